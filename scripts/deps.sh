@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Installs the Debian 12 packages snibind needs. Idempotent and quiet when all is present.
+#   scripts/deps.sh build    what `snibind` needs to build and run
+#   scripts/deps.sh test     + what the test suite needs (clang for the fuzzer, real TLS clients)
+#   scripts/deps.sh capture  + the real clients that tests/data/clienthello is captured from
+set -euo pipefail
+build=(cmake ninja-build g++ pkg-config libboost1.81-dev libssl-dev openssl node-llhttp liburcu-dev
+       libabsl-dev libcli11-dev libfmt-dev nlohmann-json3-dev libyaml-cpp-dev libspdlog-dev
+       libidn2-dev libgtest-dev libgmock-dev libbenchmark-dev)
+test=(clang libclang-rt-14-dev curl python3)
+capture=(gnutls-bin chromium nodejs default-jre-headless)
+want=("${build[@]}")
+case "${1:-build}" in
+  build) ;;
+  test) want+=("${test[@]}") ;;
+  capture) want+=("${test[@]}" "${capture[@]}") ;;
+  *) echo "usage: $0 build|test|capture" >&2; exit 2 ;;
+esac
+missing=()
+for p in "${want[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+echo "installing: ${missing[*]}" >&2
+sudo=""; [ "$(id -u)" -ne 0 ] && sudo="sudo"
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update -qq
+$sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

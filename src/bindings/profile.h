@@ -1,0 +1,38 @@
+#pragma once
+// The Windows versions snibind imitates (selection.md section 3).
+#include <optional>
+#include <string_view>
+
+namespace snibind {
+
+// Ordered oldest first: a feature "since P" exists in every profile >= P.
+enum class Profile {
+    windows_2008r2,
+    windows_2012,
+    windows_2012r2,
+    windows_2016,
+    windows_2019,
+    windows_2022,
+};
+
+inline constexpr Profile kDefaultProfile = Profile::windows_2022;
+
+std::string_view to_string(Profile p);  // "windows-2022"
+std::optional<Profile> parse_profile(std::string_view text);
+// "windows-2008r2, windows-2012, ..." for help texts and error messages.
+std::string_view profile_names();
+
+// SNI (hostnameport) and CCS records: Windows Server 2012 / IIS 8.
+constexpr bool has_sni(Profile p) {
+    return p >= Profile::windows_2012;
+}
+// Wildcard host records (*.contoso.com:443): Windows Server 2016.
+constexpr bool has_wildcard_hosts(Profile p) {
+    return p >= Profile::windows_2016;
+}
+// Scoped CCS records: newer Windows only.
+constexpr bool has_scoped_ccs(Profile p) {
+    return p >= Profile::windows_2022;
+}
+
+}  // namespace snibind

@@ -1,0 +1,113 @@
+// snibind netsh http add|delete|update|show sslcert ...: netsh's sslcert commands on a store file
+// (selection.md S1, S2, section 3).
+#include <cstdlib>
+#include <iostream>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "bindings/profile.h"
+#include "cli/commands.h"
+#include "netsh/netsh_command.h"
+#include "netsh/store_file.h"
+
+namespace snibind::cli {
+
+namespace {
+
+bool is_show(const std::vector<std::string>& words) {
+    if (words.size() < 2) return false;
+    std::string verb = words[1];
+    for (auto& c : verb) c = static_cast<char>(c >= 'A' && c <= 'Z' ? c + 32 : c);
+    return verb == "show";
+}
+
+std::string help_footer() {
+    std::string text =
+        "\nCommands (as netsh.exe; verbs and parameter names are case-insensitive, parameters\n"
+        "are name=value only; bools take enable|disable). Under the default profile:\n\n";
+    text += netsh::netsh_synopsis(kDefaultProfile);
+    text +=
+        "\nOlder profiles know fewer keys and parameters: one the profile does not know fails\n"
+        "with error 87 (The parameter is incorrect.). hostnameport= and ccs= need windows-2012,\n"
+        "wildcard hosts windows-2016, scopedccs= windows-2022; reject and disablehttp2 need\n"
+        "windows-2016, disableocspstapling and disablelegacytls windows-2019, the other newer\n"
+        "flags windows-2022.\n\n"
+        "The store file is the text of 'netsh http show sslcert' (windows-2022 layout, every\n"
+        "field), so a dump from a real server is a valid store. add, update and delete rewrite\n"
+        "it atomically; a missing file is an empty store for them, and add creates it. 'show'\n"
+        "of a missing file is an error (a mistyped --store would otherwise look empty). 'show'\n"
+        "prints the fields of the active profile.\n\n"
+        "Output and exit status are netsh's: 0 success, 1 a netsh failure (the Windows error\n"
+        "is printed on stdout; snibind's explanation on stderr). Exit status 2: bad usage,\n"
+        "unreadable or invalid store file, or the store could not be written.\n";
+    return text;
+}
+
+}  // namespace
+
+void add_netsh_command(CLI::App& app, int& exit_code) {
+    auto* cmd = app.add_subcommand(
+        "netsh",
+        "Run 'netsh http add|delete|update|show sslcert' on a store file, with the messages and\n"
+        "exit statuses of Windows' netsh.exe. Example:\n"
+        "  snibind netsh --store lab.txt http add sslcert ipport=0.0.0.0:443 \\\n"
+        "      certhash=61d34f532da121bbab64723c4871e72c92f03735 \\\n"
+        "      appid={4dc3e181-e14b-4a21-b022-59fc669b0914}");
+    struct Options {
+        std::vector<std::string> words;
+        std::string store;
+        std::string profile{to_string(kDefaultProfile)};
+    };
+    auto opt = std::make_shared<Options>();
+    cmd->add_option("WORDS", opt->words, "the netsh command: http VERB sslcert name=value ...");
+    cmd->add_option("--store", opt->store, "store file (default: $SNIBIND_STORE)")
+        ->envname("SNIBIND_STORE");
+    cmd->add_option("--profile", opt->profile,
+                    "Windows version to imitate: " + std::string(profile_names()) +
+                        " (default windows-2022)");
+    cmd->footer(help_footer());
+    cmd->callback([opt, &exit_code] {
+        auto profile = parse_profile(opt->profile);
+        if (!profile) {
+            std::cerr << "snibind netsh: unknown profile '" << opt->profile
+                      << "' (one of: " << profile_names() << ")\n";
+            exit_code = 2;
+            return;
+        }
+        if (opt->store.empty()) {
+            std::cerr << "snibind netsh: no store: give --store FILE or set SNIBIND_STORE\n";
+            exit_code = 2;
+            return;
+        }
+        if (opt->words.empty()) {
+            std::cerr << "snibind netsh: no command (for example: snibind netsh --store FILE "
+                         "http show sslcert; see --help)\n";
+            exit_code = 2;
+            return;
+        }
+        netsh::ImportError error;
+        auto missing = is_show(opt->words) ? netsh::MissingFile::error : netsh::MissingFile::empty;
+        auto store = netsh::Store::load(opt->store, missing, error);
+        if (!store) {
+            std::cerr << "snibind netsh: " << error.message() << "\n";
+            exit_code = 2;
+            return;
+        }
+        bool modified = false;
+        auto result = netsh::run_netsh(opt->words, *store, *profile, modified);
+        if (modified) {
+            std::string save_error;
+            if (!store->save(opt->store, save_error)) {
+                std::cerr << "snibind netsh: " << save_error << " (the store is unchanged)\n";
+                exit_code = 2;
+                return;
+            }
+        }
+        std::cout << result.out << std::flush;
+        std::cerr << result.err;
+        exit_code = result.exit_code;
+    });
+}
+
+}  // namespace snibind::cli

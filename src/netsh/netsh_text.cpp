@@ -1,0 +1,427 @@
+#include "netsh/netsh_text.h"
+
+#include <array>
+#include <charconv>
+
+#include "netsh/netsh_fields.h"
+
+namespace snibind::netsh {
+
+namespace {
+
+constexpr std::string_view kBindingsTitle = "SSL Certificate bindings:";
+constexpr std::string_view kExtendedTitle = "Extended Properties:";
+constexpr std::string_view kPropertyId = "PropertyId";
+constexpr std::string_view kEmDash = "\xE2\x80\x94";  // U+2014, UTF-8
+
+bool is_blank(char c) { return c == ' ' || c == '\t'; }
+
+std::string_view trim(std::string_view s) {
+    while (!s.empty() && is_blank(s.front())) s.remove_prefix(1);
+    while (!s.empty() && is_blank(s.back())) s.remove_suffix(1);
+    return s;
+}
+
+char lower(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c + 32) : c; }
+
+bool istarts_with(std::string_view s, std::string_view prefix) {
+    if (s.size() < prefix.size()) return false;
+    for (std::size_t i = 0; i < prefix.size(); ++i)
+        if (lower(s[i]) != lower(prefix[i])) return false;
+    return true;
+}
+
+// A piece of the input quoted for an error message: control bytes escaped, at most 80 bytes.
+std::string excerpt(std::string_view s) {
+    constexpr std::size_t kMax = 80;
+    std::string out = "'";
+    for (std::size_t i = 0; i < s.size() && i < kMax; ++i) {
+        auto c = static_cast<unsigned char>(s[i]);
+        if (c < 0x20 || c == 0x7f) {
+            static constexpr char digits[] = "0123456789abcdef";
+            out += "\\x";
+            out += digits[c >> 4];
+            out += digits[c & 15];
+        } else {
+            out += static_cast<char>(c);
+        }
+    }
+    if (s.size() > kMax) out += "...";
+    return out + "'";
+}
+
+void append_utf8(std::string& out, std::uint32_t cp) {
+    if (cp < 0x80) {
+        out += static_cast<char>(cp);
+    } else if (cp < 0x800) {
+        out += static_cast<char>(0xC0 | (cp >> 6));
+        out += static_cast<char>(0x80 | (cp & 0x3F));
+    } else if (cp < 0x10000) {
+        out += static_cast<char>(0xE0 | (cp >> 12));
+        out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
+        out += static_cast<char>(0x80 | (cp & 0x3F));
+    } else {
+        out += static_cast<char>(0xF0 | (cp >> 18));
+        out += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
+        out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
+        out += static_cast<char>(0x80 | (cp & 0x3F));
+    }
+}
+
+// UTF-16 (after its byte-order mark) to UTF-8; an unpaired surrogate becomes U+FFFD.
+std::string utf16_to_utf8(std::string_view bytes, bool little_endian) {
+    std::string out;
+    out.reserve(bytes.size() / 2);
+    auto unit = [&](std::size_t i) -> std::uint32_t {
+        auto a = static_cast<unsigned char>(bytes[i]), b = static_cast<unsigned char>(bytes[i + 1]);
+        return little_endian ? (b << 8 | a) : (a << 8 | b);
+    };
+    for (std::size_t i = 0; i + 1 < bytes.size(); i += 2) {
+        std::uint32_t u = unit(i);
+        if (u >= 0xD800 && u < 0xDC00 && i + 3 < bytes.size()) {
+            std::uint32_t low = unit(i + 2);
+            if (low >= 0xDC00 && low < 0xE000) {
+                append_utf8(out, 0x10000 + ((u - 0xD800) << 10) + (low - 0xDC00));
+                i += 2;
+                continue;
+            }
+        }
+        append_utf8(out, u >= 0xD800 && u < 0xE000 ? 0xFFFD : u);
+    }
+    return out;
+}
+
+// "C:\>netsh http show sslcert", "PS C:\Users\me> netsh ...": sets `command` to what follows '>'.
+bool is_prompt(std::string_view line, std::string_view& command) {
+    if (line.starts_with("PS ")) line.remove_prefix(3);
+    bool drive = line.size() >= 3 &&
+                 ((line[0] >= 'A' && line[0] <= 'Z') || (line[0] >= 'a' && line[0] <= 'z')) &&
+                 line[1] == ':' && line[2] == '\\';
+    auto gt = line.find('>');
+    if (!drive || gt == std::string_view::npos) return false;
+    command = trim(line.substr(gt + 1));
+    return true;
+}
+
+// A line made only of '-' and U+2014 (s2.txt's underline), at least one of them.
+bool is_underline(std::string_view line) {
+    if (line.empty()) return false;
+    while (!line.empty()) {
+        if (line.front() == '-') {
+            line.remove_prefix(1);
+        } else if (line.starts_with(kEmDash)) {
+            line.remove_prefix(kEmDash.size());
+        } else {
+            return false;
+        }
+    }
+    return true;
+}
+
+// When `line` is `label`, optional blanks, ':' and a value, returns the trimmed value.
+std::optional<std::string_view> match_label(std::string_view line, std::string_view label) {
+    if (!line.starts_with(label)) return std::nullopt;
+    auto rest = trim(line.substr(label.size()));
+    if (rest.empty() || rest.front() != ':') return std::nullopt;
+    return trim(rest.substr(1));
+}
+
+// Splits a "Label : value" line whose label is not a known one. The separator is the first ':'
+// with a blank on either side ("IP:porta   : 0.0.0.0:443" -> "IP:porta"), else the first ':'.
+bool split_unknown(std::string_view line, std::string_view& label, std::string_view& value) {
+    std::size_t sep = std::string_view::npos;
+    for (std::size_t i = 0; i < line.size(); ++i) {
+        if (line[i] != ':') continue;
+        if ((i > 0 && is_blank(line[i - 1])) || i + 1 == line.size() || is_blank(line[i + 1])) {
+            sep = i;
+            break;
+        }
+    }
+    if (sep == std::string_view::npos) sep = line.find(':');
+    if (sep == std::string_view::npos || sep == 0) return false;
+    label = trim(line.substr(0, sep));
+    value = trim(line.substr(sep + 1));
+    return true;
+}
+
+bool is_urlacl_label(std::string_view label) {
+    return label == "Reserved URL" || label == "User" || label == "Listen" ||
+           label == "Delegate" || label == "SDDL";
+}
+
+// Labels of localised `show sslcert` output: pt-BR "IP:porta", "Nome do host:porta", de "IP:Port".
+bool is_localised_key_label(std::string_view label) {
+    return (label.starts_with("IP:") && label != "IP:port") || label.starts_with("Nome do host");
+}
+
+bool has_non_ascii(std::string_view s) {
+    for (char c : s)
+        if (static_cast<unsigned char>(c) >= 0x80) return true;
+    return false;
+}
+
+class Importer {
+public:
+    explicit Importer(std::string_view file_name) : file_(file_name) {}
+
+    ImportResult run(std::string_view text) {
+        std::string decoded;
+        if (text.starts_with("\xFF\xFE") || text.starts_with("\xFE\xFF")) {
+            decoded = utf16_to_utf8(text.substr(2), text[0] == '\xFF');
+            text = decoded;
+        } else if (text.starts_with("\xEF\xBB\xBF")) {
+            text.remove_prefix(3);
+        }
+        int number = 0;
+        while (!text.empty() && !result_.error) {
+            auto nl = text.find('\n');
+            auto line = text.substr(0, nl);
+            text = nl == std::string_view::npos ? std::string_view() : text.substr(nl + 1);
+            if (line.ends_with('\r')) line.remove_suffix(1);
+            handle(++number, line);
+        }
+        if (!result_.error) finish_record(number);
+        if (result_.error) {
+            result_.records.clear();
+            result_.key_lines.clear();
+        }
+        return std::move(result_);
+    }
+
+private:
+    enum class Ext { none, need_id, in_block };
+
+    struct Current {
+        Record record;
+        int key_line = 0;
+        std::array<int, kSslcertFields.size()> field_line{};
+        Ext ext = Ext::none;
+        int ext_line = 0;
+    };
+
+    void fail(int line, std::string reason) {
+        result_.error = ImportError{std::string(file_), line, std::move(reason)};
+    }
+
+    // A line that is not a field of an Extended Properties block ends the block; one that needs
+    // its PropertyId line cannot end yet.
+    bool end_extended_block(int line) {
+        if (current_ && current_->ext == Ext::need_id) {
+            fail(line, "the Extended Properties block of line " +
+                           std::to_string(current_->ext_line) + " has no PropertyId line");
+            return false;
+        }
+        if (current_) current_->ext = Ext::none;
+        return true;
+    }
+
+    void finish_record(int line) {
+        if (!end_extended_block(line) || !current_) return;
+        result_.records.push_back(std::move(current_->record));
+        result_.key_lines.push_back(current_->key_line);
+        current_.reset();
+    }
+
+    void handle(int number, std::string_view raw) {
+        if (raw.find('\0') != std::string_view::npos) {
+            return fail(number,
+                        "contains a NUL byte: UTF-16 text needs a byte-order mark (or save it "
+                        "as UTF-8)");
+        }
+        auto line = trim(raw);
+        std::string_view command;
+        if (line.empty() || line == kBindingsTitle || is_underline(line)) {
+            end_extended_block(number);
+            return;
+        }
+        if (is_prompt(line, command)) {
+            if (!end_extended_block(number)) return;
+            if (command.empty() || istarts_with(command, "netsh http show sslcert")) return;
+            if (istarts_with(command, "netsh http show urlacl")) {
+                return fail(number,
+                            "this is the output of 'netsh http show urlacl' (URL reservations), "
+                            "not of 'netsh http show sslcert'");
+            }
+            return fail(number, "the prompt runs " + excerpt(command) +
+                                    ", not 'netsh http show sslcert'");
+        }
+        if (line == "URL Reservations:") {
+            return fail(number,
+                        "'URL Reservations:' is the output of 'netsh http show urlacl', not of "
+                        "'netsh http show sslcert'");
+        }
+        if (line == kExtendedTitle || match_label(line, "Extended Properties")) {
+            return extended_title(number);
+        }
+        for (auto family : {Family::ip, Family::host, Family::ccs, Family::scoped_ccs}) {
+            RecordKey probe;
+            probe.family = family;
+            if (auto value = match_label(line, probe.netsh_label())) {
+                return key_line(number, family, probe.netsh_label(), *value);
+            }
+        }
+        for (auto& field : kSslcertFields) {
+            if (auto value = match_label(line, field.label)) {
+                return field_line(number, field, *value);
+            }
+        }
+        if (auto value = match_label(line, kPropertyId)) return property_id(number, *value);
+        std::string_view label, value;
+        if (!split_unknown(line, label, value)) {
+            return fail(number, "cannot read " + excerpt(line) + ": expected 'Label : value'");
+        }
+        unknown_label(number, label, value);
+    }
+
+    void extended_title(int number) {
+        if (!end_extended_block(number)) return;
+        if (!current_) {
+            return fail(number, "'Extended Properties' comes before the first key line (" +
+                                    std::string(kKeyLabels) + ")");
+        }
+        current_->record.extended_properties.emplace_back();
+        current_->ext = Ext::need_id;
+        current_->ext_line = number;
+    }
+
+    void property_id(int number, std::string_view value) {
+        if (!current_ || current_->ext != Ext::need_id) {
+            return fail(number,
+                        "'PropertyId' must be the first line after ' Extended Properties:'");
+        }
+        std::uint32_t id = 0;
+        auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), id);
+        if (value.empty() || ec != std::errc{} || end != value.data() + value.size()) {
+            return fail(number, excerpt(value) + " is not a number (PropertyId)");
+        }
+        current_->record.extended_properties.back().id = id;
+        current_->ext = Ext::in_block;
+    }
+
+    void key_line(int number, Family family, std::string_view label, std::string_view value) {
+        finish_record(number);
+        if (result_.error) return;
+        std::string error;
+        auto key = RecordKey::parse(family, value, error);
+        if (!key) {
+            return fail(number, std::string(label) + " " + excerpt(value) + " is not valid: " +
+                                    error);
+        }
+        for (std::size_t i = 0; i < result_.records.size(); ++i) {
+            if (result_.records[i].key == *key) {
+                return fail(number, key->display() + " is already defined on line " +
+                                        std::to_string(result_.key_lines[i]));
+            }
+        }
+        current_.emplace();
+        current_->key_line = number;
+        current_->record.key = *key;
+        if (family == Family::host || family == Family::scoped_ccs) {
+            auto written = value.substr(0, value.rfind(':'));
+            if (written != key->host) current_->record.host_as_written = std::string(written);
+        }
+    }
+
+    void field_line(int number, const SslcertField& field, std::string_view value) {
+        if (!current_) {
+            return fail(number, "'" + std::string(field.label) +
+                                    "' comes before the first key line (" +
+                                    std::string(kKeyLabels) + ")");
+        }
+        if (current_->ext == Ext::need_id) {
+            return fail(number,
+                        "'PropertyId' must be the first line after ' Extended Properties:'");
+        }
+        if (current_->ext == Ext::in_block) {
+            return fail(number, "'" + std::string(field.label) +
+                                    "' comes after an Extended Properties block: the record's "
+                                    "fields come first");
+        }
+        auto index = static_cast<std::size_t>(&field - kSslcertFields.data());
+        if (int first = current_->field_line[index]) {
+            return fail(number, "'" + std::string(field.label) + "' is given twice for " +
+                                    current_->record.key.display() + " (first on line " +
+                                    std::to_string(first) + ")");
+        }
+        std::string error;
+        if (!parse_shown_value(field, value, current_->record, error)) {
+            return fail(number, std::move(error));
+        }
+        current_->field_line[index] = number;
+    }
+
+    void unknown_label(int number, std::string_view label, std::string_view value) {
+        if (current_ && current_->ext == Ext::in_block) {
+            current_->record.extended_properties.back().fields.emplace_back(label, value);
+            return;
+        }
+        if (current_ && current_->ext == Ext::need_id) {
+            return fail(number,
+                        "'PropertyId' must be the first line after ' Extended Properties:'");
+        }
+        if (label == "Reserved URL") {
+            return fail(number,
+                        "'Reserved URL' is a URL reservation (netsh http show urlacl), not an SSL "
+                        "certificate binding");
+        }
+        if (is_urlacl_label(label)) {
+            return fail(number, excerpt(label) +
+                                    " belongs to a URL reservation (netsh http show urlacl), not "
+                                    "to an SSL certificate binding");
+        }
+        if (is_localised_key_label(label) || has_non_ascii(label)) {
+            return fail(number, excerpt(label) +
+                                    " looks like localised netsh output, which is not supported: "
+                                    "run netsh on a system whose display language is English");
+        }
+        fail(number, "unknown field " + excerpt(label));
+    }
+
+    static constexpr std::string_view kKeyLabels =
+        "IP:port, Hostname:port, Central Certificate Store or Scoped CCS";
+
+    std::string_view file_;
+    ImportResult result_;
+    std::optional<Current> current_;
+};
+
+}  // namespace
+
+std::string ImportError::message() const {
+    if (line <= 0) return reason;
+    return file + ":" + std::to_string(line) + ": " + reason;
+}
+
+ImportResult parse_sslcert_text(std::string_view text, std::string_view file_name) {
+    return Importer(file_name).run(text);
+}
+
+std::string format_record(const Record& record, Profile profile) {
+    std::string value = record.key.netsh_value();
+    if (!record.host_as_written.empty() &&
+        (record.key.family == Family::host || record.key.family == Family::scoped_ccs)) {
+        value = record.host_as_written + ":" + std::to_string(record.key.port);
+    }
+    std::string out = format_line(record.key.netsh_label(), value);
+    for (auto& field : kSslcertFields)
+        if (known_in(field, profile)) out += format_line(field.label, format_value(field, record));
+    if (profile >= kExtendedPropertiesSince) {
+        for (auto& block : record.extended_properties) {
+            out += " ";
+            out += kExtendedTitle;
+            out += '\n';
+            out += format_line(kPropertyId, std::to_string(block.id));
+            for (auto& [label, field_value] : block.fields) out += format_line(label, field_value);
+        }
+    }
+    out += '\n';
+    return out;
+}
+
+std::string format_sslcert(const std::vector<Record>& records, Profile profile) {
+    std::string out(kSslcertHeader);
+    for (auto& record : records) out += format_record(record, profile);
+    return out;
+}
+
+}  // namespace snibind::netsh

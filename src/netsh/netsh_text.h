@@ -1,0 +1,54 @@
+#pragma once
+// The text of `netsh http show sslcert`: an importer that copes with output as people publish it
+// (tests/data/netsh/) and a printer that produces Windows' layout for a profile (selection.md S1,
+// section 3). The fields themselves are described once, in netsh/netsh_fields.h.
+//
+// The importer accepts: CRLF or LF line ends; a UTF-8 byte-order mark; UTF-16 text with a
+// byte-order mark (what PowerShell 5's `>` writes); a prompt line ("C:\>netsh http show sslcert",
+// or a bare "C:\Users\me>"); the "SSL Certificate bindings:" header and its underline (any line of
+// '-' and U+2014); blank lines; missing indentation and uneven padding around ':'; "(null)";
+// Enabled/Disabled and Set/Not Set; " Extended Properties:" blocks; fields in any order; records
+// that stop early or match an older Windows (a missing field keeps Record's default, which is
+// netsh's default). It rejects everything else with file, line and reason, including `show urlacl`
+// output and localised (non-English) output, whose labels it cannot read.
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "bindings/profile.h"
+#include "bindings/record.h"
+
+namespace snibind::netsh {
+
+struct ImportError {
+    std::string file;
+    int line = 0;  // 1-based; 0 when the error is not about one line (an unreadable file)
+    std::string reason;
+    // "file:line: reason", or just the reason when line is 0.
+    std::string message() const;
+    friend bool operator==(const ImportError&, const ImportError&) = default;
+};
+
+struct ImportResult {
+    std::vector<Record> records;  // in file order
+    std::vector<int> key_lines;   // the line of each record's key line, parallel to records
+    std::optional<ImportError> error;
+    bool ok() const { return !error.has_value(); }
+};
+
+// Imports the text of `netsh http show sslcert`. `file_name` is only used in errors. On error the
+// result holds no records.
+ImportResult parse_sslcert_text(std::string_view text, std::string_view file_name);
+
+// "\nSSL Certificate bindings:\n-------------------------\n\n"
+inline constexpr std::string_view kSslcertHeader =
+    "\nSSL Certificate bindings:\n-------------------------\n\n";
+
+// One record as `show sslcert` prints it under `profile`: the key line, the fields the profile
+// knows, Extended Properties blocks (windows-2022), then a blank line.
+std::string format_record(const Record& record, Profile profile);
+// The whole output of `netsh http show sslcert`: kSslcertHeader, then every record.
+std::string format_sslcert(const std::vector<Record>& records, Profile profile);
+
+}  // namespace snibind::netsh

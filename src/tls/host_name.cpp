@@ -1,0 +1,138 @@
+#include "tls/host_name.h"
+
+#include <arpa/inet.h>
+#include <idn2.h>
+
+#include <cstdio>
+#include <cstring>
+
+namespace snibind {
+
+namespace {
+
+constexpr std::size_t kMaxHostLength = 255;
+
+bool is_host_byte(unsigned char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+           c == '.' || c == '_';
+}
+
+bool is_ip_literal(std::string_view name) {
+    if (name.size() >= 2 && name.front() == '[' && name.back() == ']') {
+        name = name.substr(1, name.size() - 2);
+    }
+    if (name.empty() || name.size() > 45) return false;
+    char buf[46];
+    std::memcpy(buf, name.data(), name.size());
+    buf[name.size()] = '\0';
+    unsigned char raw[16];
+    return inet_pton(AF_INET, buf, raw) == 1 || inet_pton(AF_INET6, buf, raw) == 1;
+}
+
+// The checks shared by SNI and configured names, on a name whose trailing dot is already handled.
+HostProblem check_labels(std::string_view name) {
+    if (name.empty()) return HostProblem::empty;
+    if (name.size() > kMaxHostLength) return HostProblem::too_long;
+    if (name.front() == '.' || name.find("..") != std::string_view::npos || name.back() == '.') {
+        return HostProblem::empty_label;
+    }
+    return HostProblem::none;
+}
+
+}  // namespace
+
+std::string describe(HostProblem problem, std::string_view name) {
+    switch (problem) {
+        case HostProblem::none:
+            return "a host name";
+        case HostProblem::empty:
+            return "empty name";
+        case HostProblem::too_long:
+            return "name is " + std::to_string(name.size()) + " bytes long (more than 255)";
+        case HostProblem::invalid_byte:
+            for (std::size_t i = 0; i < name.size(); ++i) {
+                auto c = static_cast<unsigned char>(name[i]);
+                if (!is_host_byte(c)) {
+                    char buf[64];
+                    if (c >= 0x21 && c < 0x7f) {
+                        std::snprintf(buf, sizeof buf, "contains byte 0x%02x ('%c') at offset %zu",
+                                      c, c, i);
+                    } else {
+                        std::snprintf(buf, sizeof buf, "contains byte 0x%02x at offset %zu", c, i);
+                    }
+                    return buf;
+                }
+            }
+            return "contains a byte that is not allowed in a host name";
+        case HostProblem::empty_label:
+            return "has an empty label";
+        case HostProblem::ip_literal:
+            return "is an IP address, not a host name";
+        case HostProblem::trailing_dot:
+            return "ends with a dot (trailing_dot: reject)";
+    }
+    return "not a host name";
+}
+
+HostProblem normalise_sni(std::string_view sni, TrailingDot trailing_dot, std::string& out) {
+    out.clear();
+    if (sni.empty()) return HostProblem::empty;
+    if (sni.size() > kMaxHostLength + 1) return HostProblem::too_long;
+    for (char ch : sni) {
+        auto c = static_cast<unsigned char>(ch);
+        if (!is_host_byte(c)) {
+            // An IPv6 literal has ':' and is reported as such rather than as a bad byte.
+            return is_ip_literal(sni) ? HostProblem::ip_literal : HostProblem::invalid_byte;
+        }
+    }
+    if (sni.size() > 1 && sni.back() == '.' && sni[sni.size() - 2] != '.') {
+        if (trailing_dot == TrailingDot::reject) return HostProblem::trailing_dot;
+        sni.remove_suffix(1);
+    }
+    if (auto p = check_labels(sni); p != HostProblem::none) return p;
+    if (is_ip_literal(sni)) return HostProblem::ip_literal;
+    out.assign(sni);
+    for (auto& c : out)
+        if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+    return HostProblem::none;
+}
+
+bool normalise_config_host(std::string_view name, TrailingDot trailing_dot, std::string& out,
+                           std::string& error) {
+    std::string_view rest = name;
+    bool wildcard = rest.starts_with("*.");
+    if (wildcard) rest.remove_prefix(2);
+
+    bool ascii = true;
+    for (char c : rest) ascii = ascii && static_cast<unsigned char>(c) < 0x80;
+    std::string a_labels;
+    if (!ascii) {
+        // A U-label name from configuration: convert to the A-labels clients send in SNI.
+        char* converted = nullptr;
+        std::string input(rest);
+        int rc = idn2_lookup_u8(reinterpret_cast<const uint8_t*>(input.c_str()),
+                                reinterpret_cast<uint8_t**>(&converted),
+                                IDN2_NFC_INPUT | IDN2_NONTRANSITIONAL);
+        if (rc != IDN2_OK) {
+            error = "'" + std::string(name) +
+                    "' is not a valid internationalised name: " + idn2_strerror(rc);
+            return false;
+        }
+        a_labels = converted;
+        idn2_free(converted);
+        rest = a_labels;
+    }
+    auto problem = normalise_sni(rest, trailing_dot, out);
+    if (problem == HostProblem::ip_literal) {
+        error = "'" + std::string(name) + "' is an IP address: use ipport= for IP records";
+        return false;
+    }
+    if (problem != HostProblem::none) {
+        error = "'" + std::string(name) + "' is not a host name: " + describe(problem, rest);
+        return false;
+    }
+    if (wildcard) out.insert(0, "*.");
+    return true;
+}
+
+}  // namespace snibind

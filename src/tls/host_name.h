@@ -1,0 +1,37 @@
+#pragma once
+// Host-name normalisation, rule L6 of selection.md, applied identically to the SNI a client sends
+// and to the host names in configured record keys.
+#include <string>
+#include <string_view>
+
+namespace snibind {
+
+enum class TrailingDot { strip, reject };
+
+// Why a name is not usable as a host name. Such a name is counted, treated as "no SNI" and never
+// matched against a record (L3, L6).
+enum class HostProblem {
+    none,
+    empty,         // zero-length name
+    too_long,      // more than 255 bytes
+    invalid_byte,  // NUL, space, slash, non-ASCII or other byte outside [A-Za-z0-9._-]
+    empty_label,   // "a..b", ".a", "a.." (after at most one trailing dot is stripped)
+    ip_literal,    // "10.0.0.5", "::1": a client connecting by address, not by name
+    trailing_dot,  // "a.example." under trailing_dot: reject
+};
+
+// A short English reason, e.g. "contains byte 0x2f ('/') at offset 3".
+std::string describe(HostProblem problem, std::string_view name);
+
+// Normalises a host name received in SNI into `out` (ASCII lower case, one trailing dot stripped
+// under TrailingDot::strip). Returns HostProblem::none on success; `out` is then the lookup host.
+// Never allocates when `out` already has capacity.
+HostProblem normalise_sni(std::string_view sni, TrailingDot trailing_dot, std::string& out);
+
+// Normalises a host name from configuration (a netsh key, a config file): like normalise_sni, but
+// U-labels are converted to A-labels (IDNA 2008 via libidn2) and a leading "*." label is kept, as
+// wildcard host records allow (from windows-2016). On failure returns false and sets `error`.
+bool normalise_config_host(std::string_view name, TrailingDot trailing_dot, std::string& out,
+                           std::string& error);
+
+}  // namespace snibind

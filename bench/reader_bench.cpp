@@ -21,8 +21,8 @@ const Bytes& capture(const std::string& file) {
         if (name == file) return bytes;
     std::ifstream in(std::string(SNIBIND_TEST_DATA) + "/clienthello/" + file, std::ios::binary);
     if (!in) throw std::runtime_error("cannot open " + file);
-    cache.emplace_back(file, Bytes((std::istreambuf_iterator<char>(in)),
-                                   std::istreambuf_iterator<char>()));
+    cache.emplace_back(
+        file, Bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>()));
     return cache.back().second;
 }
 

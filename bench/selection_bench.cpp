@@ -29,7 +29,9 @@ using namespace snibind;
 constexpr std::uint16_t kPort = 443;
 constexpr std::size_t kNames = 1 << 16;  // lookup names per thread, cycled
 
-std::string host_name(std::size_t i) { return "a." + std::to_string(i) + ".example.com"; }
+std::string host_name(std::size_t i) {
+    return "a." + std::to_string(i) + ".example.com";
+}
 
 Record host_record(std::size_t i) {
     Record r;
@@ -46,7 +48,9 @@ struct Data {
     // The baseline: host -> record under a reader/writer lock.
     struct Hash {
         using is_transparent = void;
-        std::size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+        std::size_t operator()(std::string_view s) const {
+            return std::hash<std::string_view>{}(s);
+        }
     };
     std::unordered_map<std::string, Record, Hash, std::equal_to<>> map;
     mutable std::shared_mutex map_mutex;

@@ -9,6 +9,7 @@
 #include "bindings/profile.h"
 #include "cli/commands.h"
 #include "netsh/netsh_command.h"
+#include "netsh/netsh_fields.h"
 #include "netsh/store_file.h"
 
 namespace snibind::cli {
@@ -28,11 +29,18 @@ std::string help_footer() {
         "are name=value only; bools take enable|disable). Under the default profile:\n\n";
     text += netsh::netsh_synopsis(kDefaultProfile);
     text +=
-        "\nOlder profiles know fewer keys and parameters: one the profile does not know fails\n"
-        "with error 87 (The parameter is incorrect.). hostnameport= and ccs= need windows-2012,\n"
-        "wildcard hosts windows-2016, scopedccs= windows-2022; reject and disablehttp2 need\n"
-        "windows-2016, disableocspstapling and disablelegacytls windows-2019, the other newer\n"
-        "flags windows-2022.\n\n"
+        "\nOlder profiles know fewer keys and parameters; one the profile does not know fails\n"
+        "with error 87 (The parameter is incorrect.). windows-2008r2: ipport= only;\n"
+        "windows-2012: + hostnameport=, ccs=; windows-2016: + wildcard hosts (*.name:port);\n"
+        "windows-2022: + scopedccs=. Parameters newer than windows-2008r2:\n";
+    for (auto p : {Profile::windows_2016, Profile::windows_2019, Profile::windows_2022}) {
+        text += "  " + std::string(to_string(p)) + ":";
+        for (auto& field : netsh::kSslcertFields)
+            if (field.since == p) text += " " + std::string(field.parameter);
+        text += "\n";
+    }
+    text +=
+        "\n"
         "The store file is the text of 'netsh http show sslcert' (windows-2022 layout, every\n"
         "field), so a dump from a real server is a valid store. add, update and delete rewrite\n"
         "it atomically; a missing file is an empty store for them, and add creates it. 'show'\n"
@@ -63,9 +71,9 @@ void add_netsh_command(CLI::App& app, int& exit_code) {
     cmd->add_option("WORDS", opt->words, "the netsh command: http VERB sslcert name=value ...");
     cmd->add_option("--store", opt->store, "store file (default: $SNIBIND_STORE)")
         ->envname("SNIBIND_STORE");
-    cmd->add_option("--profile", opt->profile,
-                    "Windows version to imitate: " + std::string(profile_names()) +
-                        " (default windows-2022)");
+    cmd->add_option(
+        "--profile", opt->profile,
+        "Windows version to imitate: " + std::string(profile_names()) + " (default windows-2022)");
     cmd->footer(help_footer());
     cmd->callback([opt, &exit_code] {
         auto profile = parse_profile(opt->profile);

@@ -20,7 +20,9 @@ constexpr std::string_view kAlreadyExists =
 constexpr std::string_view kParameterIncorrect = "The parameter is incorrect.\n\n";
 constexpr int kErrorInvalidParameter = 87;
 
-char lower(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c + 32) : c; }
+char lower(char c) {
+    return c >= 'A' && c <= 'Z' ? static_cast<char>(c + 32) : c;
+}
 
 std::string to_lower(std::string_view s) {
     std::string out(s);
@@ -39,30 +41,40 @@ std::optional<Verb> parse_verb(std::string_view word) {
 
 std::string_view verb_name(Verb v) {
     switch (v) {
-        case Verb::show: return "show";
-        case Verb::add: return "add";
-        case Verb::remove: return "delete";
-        case Verb::update: return "update";
+        case Verb::show:
+            return "show";
+        case Verb::add:
+            return "add";
+        case Verb::remove:
+            return "delete";
+        case Verb::update:
+            return "update";
     }
     return "show";
 }
 
 bool family_allowed(Family f, Profile p) {
     switch (f) {
-        case Family::ip: return true;
+        case Family::ip:
+            return true;
         case Family::host:
-        case Family::ccs: return has_sni(p);
-        case Family::scoped_ccs: return has_scoped_ccs(p);
+        case Family::ccs:
+            return has_sni(p);
+        case Family::scoped_ccs:
+            return has_scoped_ccs(p);
     }
     return false;
 }
 
 std::string_view key_syntax(Family f) {
     switch (f) {
-        case Family::ip: return "<ipaddr:port>";
+        case Family::ip:
+            return "<ipaddr:port>";
         case Family::host:
-        case Family::scoped_ccs: return "<name:port>";
-        case Family::ccs: return "<port>";
+        case Family::scoped_ccs:
+            return "<name:port>";
+        case Family::ccs:
+            return "<port>";
     }
     return "<value>";
 }
@@ -70,15 +82,20 @@ std::string_view key_syntax(Family f) {
 // The first profile that has a family (for error messages).
 Profile family_since(Family f) {
     switch (f) {
-        case Family::ip: return Profile::windows_2008r2;
+        case Family::ip:
+            return Profile::windows_2008r2;
         case Family::host:
-        case Family::ccs: return Profile::windows_2012;
-        case Family::scoped_ccs: return Profile::windows_2022;
+        case Family::ccs:
+            return Profile::windows_2012;
+        case Family::scoped_ccs:
+            return Profile::windows_2022;
     }
     return Profile::windows_2008r2;
 }
 
-bool needs_certhash(Family f) { return f == Family::ip || f == Family::host; }
+bool needs_certhash(Family f) {
+    return f == Family::ip || f == Family::host;
+}
 
 std::string usage(Verb verb, Profile profile) {
     std::string keys;
@@ -98,8 +115,8 @@ std::string usage(Verb verb, Profile profile) {
     if (verb == Verb::add || verb == Verb::update) {
         for (auto& field : kSslcertFields) {
             if (!known_in(field, profile)) continue;
-            bool required = verb == Verb::add && (field.kind == FieldKind::thumbprint ||
-                                                  field.kind == FieldKind::guid);
+            bool required = verb == Verb::add &&
+                            (field.kind == FieldKind::thumbprint || field.kind == FieldKind::guid);
             out += indent;
             out += required ? "" : "[";
             out += field.parameter;
@@ -126,16 +143,30 @@ struct Failure {
 std::string failure_text(Verb verb, int code) {
     std::string out;
     switch (verb) {
-        case Verb::show: out = kSslcertHeader; break;
-        case Verb::add: out = "SSL Certificate add failed, Error: "; break;
-        case Verb::remove: out = "SSL Certificate deletion failed, Error: "; break;
-        case Verb::update: out = "SSL Certificate update failed, Error: "; break;
+        case Verb::show:
+            out = kSslcertHeader;
+            break;
+        case Verb::add:
+            out = "SSL Certificate add failed, Error: ";
+            break;
+        case Verb::remove:
+            out = "SSL Certificate deletion failed, Error: ";
+            break;
+        case Verb::update:
+            out = "SSL Certificate update failed, Error: ";
+            break;
     }
     if (verb != Verb::show) out += std::to_string(code) + "\n";
     switch (code) {
-        case 2: out += kNotFound; break;
-        case 183: out += kAlreadyExists; break;
-        default: out += kParameterIncorrect; break;
+        case 2:
+            out += kNotFound;
+            break;
+        case 183:
+            out += kAlreadyExists;
+            break;
+        default:
+            out += kParameterIncorrect;
+            break;
     }
     return out;
 }
@@ -152,7 +183,9 @@ NetshResult failed(Verb verb, Profile profile, const Failure& f) {
     return r;
 }
 
-NetshResult succeeded(std::string out) { return NetshResult{0, std::move(out), {}}; }
+NetshResult succeeded(std::string out) {
+    return NetshResult{0, std::move(out), {}};
+}
 
 struct Command {
     std::optional<RecordKey> key;
@@ -161,8 +194,8 @@ struct Command {
 };
 
 // Parses the name=value words after "http VERB sslcert". On failure returns false and sets `f`.
-bool parse_parameters(std::span<const std::string> words, Verb verb, Profile profile,
-                      Command& cmd, Failure& f) {
+bool parse_parameters(std::span<const std::string> words, Verb verb, Profile profile, Command& cmd,
+                      Failure& f) {
     for (auto& word : words) {
         auto eq = word.find('=');
         if (eq == std::string::npos) {
@@ -175,8 +208,8 @@ bool parse_parameters(std::span<const std::string> words, Verb verb, Profile pro
         std::string_view value = std::string_view(word).substr(eq + 1);
         if (auto family = family_from_parameter(name)) {
             if (cmd.key) {
-                f.explanation = "more than one key parameter (" + cmd.key->netsh_argument() +
-                                ", " + word + ")";
+                f.explanation =
+                    "more than one key parameter (" + cmd.key->netsh_argument() + ", " + word + ")";
                 return false;
             }
             if (!family_allowed(*family, profile)) {

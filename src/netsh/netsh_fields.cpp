@@ -18,7 +18,9 @@ bool iequals(std::string_view a, std::string_view b) {
     return true;
 }
 
-std::string quoted(std::string_view v) { return "'" + std::string(v) + "'"; }
+std::string quoted(std::string_view v) {
+    return "'" + std::string(v) + "'";
+}
 
 std::optional<std::uint32_t> parse_u32(std::string_view text) {
     std::uint32_t value = 0;
@@ -60,14 +62,18 @@ std::string format_value(const SslcertField& f, const Record& r) {
     switch (f.kind) {
         case FieldKind::thumbprint:
             return r.certhash ? r.certhash->hex() : std::string(kNull);
-        case FieldKind::guid: return r.appid ? r.appid->to_string() : std::string(kNull);
+        case FieldKind::guid:
+            return r.appid ? r.appid->to_string() : std::string(kNull);
         case FieldKind::text: {
             const std::string& s = r.*f.text;
             return s.empty() ? std::string(kNull) : s;
         }
-        case FieldKind::number: return std::to_string(r.*f.number);
-        case FieldKind::enabled_flag: return (r.flags & f.flag) ? "Enabled" : "Disabled";
-        case FieldKind::set_flag: return (r.flags & f.flag) ? "Set" : "Not Set";
+        case FieldKind::number:
+            return std::to_string(r.*f.number);
+        case FieldKind::enabled_flag:
+            return (r.flags & f.flag) ? "Enabled" : "Disabled";
+        case FieldKind::set_flag:
+            return (r.flags & f.flag) ? "Set" : "Not Set";
     }
     return {};
 }
@@ -141,7 +147,23 @@ bool parse_parameter_value(const SslcertField& f, std::string_view value, Record
                          " is not a GUID (such as {4dc3e181-e14b-4a21-b022-59fc669b0914})";
             }
             return r.appid.has_value();
-        case FieldKind::text: r.*f.text = std::string(value); return true;
+        case FieldKind::text:
+            // The store file is `show sslcert` text: a value it could not print back unchanged
+            // (a line break, a control byte, blanks at either end) is refused.
+            for (char c : value) {
+                if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) {
+                    error = f.parameter;
+                    error += "= contains a control character";
+                    return false;
+                }
+            }
+            if (!value.empty() && (value.front() == ' ' || value.back() == ' ')) {
+                error = f.parameter;
+                error += "=" + quoted(value) + " starts or ends with a blank";
+                return false;
+            }
+            r.*f.text = value == kNull ? std::string() : std::string(value);
+            return true;
         case FieldKind::number:
             if (auto n = parse_u32(value)) {
                 r.*f.number = *n;
@@ -165,12 +187,17 @@ bool parse_parameter_value(const SslcertField& f, std::string_view value, Record
 
 std::string_view parameter_syntax(const SslcertField& f) {
     switch (f.kind) {
-        case FieldKind::thumbprint: return "<40 hex digits>";
-        case FieldKind::guid: return "<GUID>";
-        case FieldKind::text: return "<string>";
-        case FieldKind::number: return "<number>";
+        case FieldKind::thumbprint:
+            return "<40 hex digits>";
+        case FieldKind::guid:
+            return "<GUID>";
+        case FieldKind::text:
+            return "<string>";
+        case FieldKind::number:
+            return "<number>";
         case FieldKind::enabled_flag:
-        case FieldKind::set_flag: return "enable|disable";
+        case FieldKind::set_flag:
+            return "enable|disable";
     }
     return "<value>";
 }

@@ -40,8 +40,8 @@ inline constexpr std::array<SslcertField, 22> kSslcertFields{{
     {"Application ID", "appid", FieldKind::guid},
     {"Certificate Store Name", "certstorename", FieldKind::text, Profile::windows_2008r2, 0,
      &Record::cert_store_name},
-    {"Verify Client Certificate Revocation", "verifyclientcertrevocation",
-     FieldKind::enabled_flag, Profile::windows_2008r2, kVerifyClientCertRevocation},
+    {"Verify Client Certificate Revocation", "verifyclientcertrevocation", FieldKind::enabled_flag,
+     Profile::windows_2008r2, kVerifyClientCertRevocation},
     {"Verify Revocation Using Cached Client Certificate Only",
      "verifyrevocationwithcachedclientcertonly", FieldKind::enabled_flag, Profile::windows_2008r2,
      kVerifyRevocationCachedOnly},
@@ -70,8 +70,8 @@ inline constexpr std::array<SslcertField, 22> kSslcertFields{{
      kEnableTokenBinding},
     {"Log Extended Events", "logextendedevents", FieldKind::set_flag, Profile::windows_2022,
      kLogExtendedEvents},
-    {"Disable Legacy TLS Versions", "disablelegacytls", FieldKind::set_flag,
-     Profile::windows_2019, kDisableLegacyTls},
+    {"Disable Legacy TLS Versions", "disablelegacytls", FieldKind::set_flag, Profile::windows_2019,
+     kDisableLegacyTls},
     {"Enable Session Ticket", "enablesessionticket", FieldKind::set_flag, Profile::windows_2022,
      kEnableSessionTicket},
 }};
@@ -87,7 +87,9 @@ inline constexpr std::string_view kIndent = "    ";
 inline constexpr std::size_t kLabelWidth = 29;
 inline constexpr std::string_view kNull = "(null)";
 
-constexpr bool known_in(const SslcertField& f, Profile p) { return p >= f.since; }
+constexpr bool known_in(const SslcertField& f, Profile p) {
+    return p >= f.since;
+}
 
 // The field with this exact `show sslcert` label, or nullptr.
 const SslcertField* find_field_by_label(std::string_view label);

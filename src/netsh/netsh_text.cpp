@@ -14,7 +14,9 @@ constexpr std::string_view kExtendedTitle = "Extended Properties:";
 constexpr std::string_view kPropertyId = "PropertyId";
 constexpr std::string_view kEmDash = "\xE2\x80\x94";  // U+2014, UTF-8
 
-bool is_blank(char c) { return c == ' ' || c == '\t'; }
+bool is_blank(char c) {
+    return c == ' ' || c == '\t';
+}
 
 std::string_view trim(std::string_view s) {
     while (!s.empty() && is_blank(s.front())) s.remove_prefix(1);
@@ -22,7 +24,9 @@ std::string_view trim(std::string_view s) {
     return s;
 }
 
-char lower(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c + 32) : c; }
+char lower(char c) {
+    return c >= 'A' && c <= 'Z' ? static_cast<char>(c + 32) : c;
+}
 
 bool istarts_with(std::string_view s, std::string_view prefix) {
     if (s.size() < prefix.size()) return false;
@@ -145,8 +149,8 @@ bool split_unknown(std::string_view line, std::string_view& label, std::string_v
 }
 
 bool is_urlacl_label(std::string_view label) {
-    return label == "Reserved URL" || label == "User" || label == "Listen" ||
-           label == "Delegate" || label == "SDDL";
+    return label == "Reserved URL" || label == "User" || label == "Listen" || label == "Delegate" ||
+           label == "SDDL";
 }
 
 // Labels of localised `show sslcert` output: pt-BR "IP:porta", "Nome do host:porta", de "IP:Port".
@@ -161,7 +165,7 @@ bool has_non_ascii(std::string_view s) {
 }
 
 class Importer {
-public:
+  public:
     explicit Importer(std::string_view file_name) : file_(file_name) {}
 
     ImportResult run(std::string_view text) {
@@ -188,7 +192,7 @@ public:
         return std::move(result_);
     }
 
-private:
+  private:
     enum class Ext { none, need_id, in_block };
 
     struct Current {
@@ -242,8 +246,8 @@ private:
                             "this is the output of 'netsh http show urlacl' (URL reservations), "
                             "not of 'netsh http show sslcert'");
             }
-            return fail(number, "the prompt runs " + excerpt(command) +
-                                    ", not 'netsh http show sslcert'");
+            return fail(number,
+                        "the prompt runs " + excerpt(command) + ", not 'netsh http show sslcert'");
         }
         if (line == "URL Reservations:") {
             return fail(number,
@@ -304,8 +308,8 @@ private:
         std::string error;
         auto key = RecordKey::parse(family, value, error);
         if (!key) {
-            return fail(number, std::string(label) + " " + excerpt(value) + " is not valid: " +
-                                    error);
+            return fail(number,
+                        std::string(label) + " " + excerpt(value) + " is not valid: " + error);
         }
         for (std::size_t i = 0; i < result_.records.size(); ++i) {
             if (result_.records[i].key == *key) {

@@ -13,7 +13,9 @@ namespace snibind::netsh {
 
 namespace {
 
-std::string errno_text(int err) { return std::strerror(err); }
+std::string errno_text(int err) {
+    return std::strerror(err);
+}
 
 // Closes a descriptor on scope exit.
 struct Fd {
@@ -81,7 +83,9 @@ StoreStatus Store::remove(const RecordKey& key) {
     return StoreStatus::ok;
 }
 
-std::string Store::text() const { return format_sslcert(records_, Profile::windows_2022); }
+std::string Store::text() const {
+    return format_sslcert(records_, Profile::windows_2022);
+}
 
 std::optional<Store> Store::load(const std::filesystem::path& path, MissingFile missing,
                                  ImportError& error) {

@@ -28,7 +28,7 @@ enum class StoreStatus : int {
 enum class MissingFile { error, empty };
 
 class Store {
-public:
+  public:
     Store() = default;
     // Precondition: no two records have the same key (parse_sslcert_text guarantees it).
     explicit Store(std::vector<Record> records);
@@ -61,7 +61,7 @@ public:
     // temporary file.
     bool save(const std::filesystem::path& path, std::string& error) const;
 
-private:
+  private:
     std::vector<Record>::iterator locate(const RecordKey& key);
 
     std::vector<Record> records_;

@@ -70,19 +70,19 @@ class Cursor {
     explicit Cursor(std::span<const std::uint8_t> s) : s_(s) {}
     std::size_t remaining() const { return s_.size(); }
     bool empty() const { return s_.empty(); }
-    bool u8(std::uint8_t& v) {
+    [[gnu::always_inline]] bool u8(std::uint8_t& v) {
         if (s_.empty()) return false;
         v = s_[0];
         s_ = s_.subspan(1);
         return true;
     }
-    bool u16(std::uint16_t& v) {
+    [[gnu::always_inline]] bool u16(std::uint16_t& v) {
         if (s_.size() < 2) return false;
         v = static_cast<std::uint16_t>(s_[0] << 8 | s_[1]);
         s_ = s_.subspan(2);
         return true;
     }
-    bool bytes(std::size_t n, std::span<const std::uint8_t>& out) {
+    [[gnu::always_inline]] bool bytes(std::size_t n, std::span<const std::uint8_t>& out) {
         if (s_.size() < n) return false;
         out = s_.first(n);
         s_ = s_.subspan(n);

@@ -90,7 +90,9 @@ HostProblem normalise_sni(std::string_view sni, TrailingDot trailing_dot, std::s
         sni.remove_suffix(1);
     }
     if (auto p = check_labels(sni); p != HostProblem::none) return p;
-    if (is_ip_literal(sni)) return HostProblem::ip_literal;
+    // Only a name ending in a digit can be an IPv4 literal (IPv6 has ':' and was handled above).
+    if (sni.back() >= '0' && sni.back() <= '9' && is_ip_literal(sni))
+        return HostProblem::ip_literal;
     out.assign(sni);
     for (auto& c : out)
         if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');

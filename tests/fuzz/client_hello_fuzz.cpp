@@ -86,8 +86,8 @@ void check_normalise(std::string_view name, TrailingDot mode) {
     }
     if (out.empty() || out.size() > 255) std::abort();
     for (char c : out) {
-        bool ok = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '.' ||
-                  c == '_';
+        bool ok =
+            (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '.' || c == '_';
         if (!ok) std::abort();
     }
     if (snibind::normalise_sni(out, mode, again) != HostProblem::none || again != out) {

@@ -23,7 +23,7 @@ using ::testing::HasSubstr;
 
 constexpr std::array<Profile, 6> kAllProfiles{Profile::windows_2008r2, Profile::windows_2012,
                                               Profile::windows_2012r2, Profile::windows_2016,
-                                              Profile::windows_2019, Profile::windows_2022};
+                                              Profile::windows_2019,   Profile::windows_2022};
 
 constexpr const char* kHash = "61d34f532da121bbab64723c4871e72c92f03735";
 constexpr const char* kHash2 = "5226dc6c54559761cd471b86eb51c096252c90f2";
@@ -50,16 +50,21 @@ std::string read_file(const fs::path& path) {
 }
 
 class NetshCommand : public ::testing::Test {
-protected:
+  protected:
     NetshResult run(std::vector<std::string> words, Profile profile = Profile::windows_2022) {
         modified = false;
         return run_netsh(words, store, profile, modified);
     }
     NetshResult add(std::string key, std::vector<std::string> extra = {},
                     Profile profile = Profile::windows_2022) {
-        std::vector<std::string> words{"http", "add", "sslcert", key, std::string("certhash=") + kHash,
+        std::vector<std::string> words{"http",
+                                       "add",
+                                       "sslcert",
+                                       key,
+                                       std::string("certhash=") + kHash,
                                        std::string("appid=") + kAppid};
-        if (key.starts_with("ccs=") || key.starts_with("scopedccs=")) words.erase(words.begin() + 4);
+        if (key.starts_with("ccs=") || key.starts_with("scopedccs="))
+            words.erase(words.begin() + 4);
         words.insert(words.end(), extra.begin(), extra.end());
         return run(words, profile);
     }
@@ -186,9 +191,9 @@ TEST_F(NetshCommand, S2_DeleteRemovesOrFailsWith2) {
 }
 
 TEST_F(NetshCommand, S2_UpdateReplacesOnlyTheGivenParameters) {
-    ASSERT_EQ(add("ipport=0.0.0.0:443", {"clientcertnegotiation=enable", "certstorename=MY"})
-                  .exit_code,
-              0);
+    ASSERT_EQ(
+        add("ipport=0.0.0.0:443", {"clientcertnegotiation=enable", "certstorename=MY"}).exit_code,
+        0);
     ASSERT_EQ(add("ipport=0.0.0.0:8443").exit_code, 0);
     auto r = run({"http", "update", "sslcert", "ipport=0.0.0.0:443", "disablehttp2=enable",
                   std::string("certhash=") + kHash2});
@@ -223,8 +228,8 @@ TEST_F(NetshCommand, S2_ShowPrintsAllOneOrNotFound) {
 
     auto one = run({"http", "show", "sslcert", "hostnameport=www.contoso.com:443"});
     EXPECT_EQ(one.exit_code, 0);
-    EXPECT_EQ(one.out,
-              std::string(kSslcertHeader) + format_record(store.records()[1], Profile::windows_2022));
+    EXPECT_EQ(one.out, std::string(kSslcertHeader) +
+                           format_record(store.records()[1], Profile::windows_2022));
 
     auto missing = run({"http", "show", "sslcert", "ipport=10.0.0.5:443"});
     EXPECT_EQ(missing.exit_code, 1);
@@ -275,16 +280,15 @@ std::vector<ProfileCase> profile_cases() {
         {"NoCcsOn2008r2", P::windows_2008r2, add("ccs=443"), 1, kAdd87},
         {"SniOn2012", P::windows_2012, add("hostnameport=a.example:443"), 0, kAdded},
         {"CcsOn2012r2", P::windows_2012r2, add("ccs=443"), 0, kAdded},
-        {"NoWildcardOn2012r2", P::windows_2012r2, add("hostnameport=*.example.com:443"), 1,
-         kAdd87},
+        {"NoWildcardOn2012r2", P::windows_2012r2, add("hostnameport=*.example.com:443"), 1, kAdd87},
         {"WildcardOn2016", P::windows_2016, add("hostnameport=*.example.com:443"), 0, kAdded},
         {"NoScopedCcsOn2019", P::windows_2019, add("scopedccs=a.example:443"), 1, kAdd87},
         {"ScopedCcsOn2022", P::windows_2022, add("scopedccs=a.example:443"), 0, kAdded},
         {"NoRejectOn2012r2", P::windows_2012r2, add("ipport=0.0.0.0:443", {"reject=enable"}), 1,
          kAdd87},
         {"RejectOn2016", P::windows_2016, add("ipport=0.0.0.0:443", {"reject=enable"}), 0, kAdded},
-        {"NoOcspOn2016", P::windows_2016,
-         add("ipport=0.0.0.0:443", {"disableocspstapling=enable"}), 1, kAdd87},
+        {"NoOcspOn2016", P::windows_2016, add("ipport=0.0.0.0:443", {"disableocspstapling=enable"}),
+         1, kAdd87},
         {"NoTls13On2019", P::windows_2019, add("ipport=0.0.0.0:443", {"disabletls13=enable"}), 1,
          kAdd87},
         {"UnknownParameter", P::windows_2022, add("ipport=0.0.0.0:443", {"foo=bar"}), 1, kAdd87},
@@ -292,24 +296,38 @@ std::vector<ProfileCase> profile_cases() {
         {"DuplicateParameter", P::windows_2022,
          add("ipport=0.0.0.0:443", {"usagecheck=enable", "USAGECHECK=disable"}), 1, kAdd87},
         {"TwoKeys", P::windows_2022, add("ipport=0.0.0.0:443", {"ccs=443"}), 1, kAdd87},
-        {"BadHash", P::windows_2022,
-         {"http", "add", "sslcert", "ipport=0.0.0.0:443", "certhash=xyz", appid}, 1, kAdd87},
-        {"BadGuid", P::windows_2022,
-         {"http", "add", "sslcert", "ipport=0.0.0.0:443", hash, "appid=nope"}, 1, kAdd87},
+        {"BadHash",
+         P::windows_2022,
+         {"http", "add", "sslcert", "ipport=0.0.0.0:443", "certhash=xyz", appid},
+         1,
+         kAdd87},
+        {"BadGuid",
+         P::windows_2022,
+         {"http", "add", "sslcert", "ipport=0.0.0.0:443", hash, "appid=nope"},
+         1,
+         kAdd87},
         {"BadBool", P::windows_2022, add("ipport=0.0.0.0:443", {"usagecheck=yes"}), 1, kAdd87},
         {"BadNumber", P::windows_2022, add("ipport=0.0.0.0:443", {"urlretrievaltimeout=x"}), 1,
          kAdd87},
         {"BadKey", P::windows_2022, add("ipport=0.0.0.0"), 1, kAdd87},
+        // A value the store file could not keep: a line break would inject a record.
+        {"LineBreakInValue", P::windows_2022,
+         add("ipport=0.0.0.0:443", {"sslctlidentifier=a\nIP:port : 10.0.0.1:443"}), 1, kAdd87},
+        {"BlankAroundValue", P::windows_2022, add("ipport=0.0.0.0:443", {"certstorename=MY "}), 1,
+         kAdd87},
         {"BadHost", P::windows_2022, add("hostnameport=10.0.0.5:443"), 1, kAdd87},
-        {"DeleteTakesOnlyAKey", P::windows_2022,
+        {"DeleteTakesOnlyAKey",
+         P::windows_2022,
          {"http", "delete", "sslcert", "ipport=0.0.0.0:443", hash},
          1,
          "SSL Certificate deletion failed, Error: 87\nThe parameter is incorrect.\n\n"},
-        {"UpdateUnknownToProfile", P::windows_2016,
+        {"UpdateUnknownToProfile",
+         P::windows_2016,
          {"http", "update", "sslcert", "ipport=0.0.0.0:443", "disablequic=enable"},
          1,
          "SSL Certificate update failed, Error: 87\nThe parameter is incorrect.\n\n"},
-        {"ShowHostOn2008r2", P::windows_2008r2,
+        {"ShowHostOn2008r2",
+         P::windows_2008r2,
          {"http", "show", "sslcert", "hostnameport=a.example:443"},
          1,
          "\nSSL Certificate bindings:\n-------------------------\n\n"
@@ -409,7 +427,7 @@ TEST(Store, S2_AddNeverOverwritesAndMissingKeysAreNotFound) {
 }
 
 class StoreFile : public ::testing::Test {
-protected:
+  protected:
     void SetUp() override {
         dir = fs::temp_directory_path() /
               ("snibind-store-test-" + std::to_string(::getpid()) + "-" +
@@ -489,7 +507,8 @@ TEST_F(StoreFile, MissingFileIsEmptyOnlyWhenAsked) {
     EXPECT_TRUE(empty->empty());
     EXPECT_FALSE(fs::exists(path));  // loading never creates it
     EXPECT_FALSE(Store::load(path, MissingFile::error, error));
-    EXPECT_EQ(error.message(), "cannot open store " + path.string() + ": No such file or directory");
+    EXPECT_EQ(error.message(),
+              "cannot open store " + path.string() + ": No such file or directory");
 }
 
 TEST_F(StoreFile, InvalidFileReportsFileLineAndReason) {
@@ -501,14 +520,13 @@ TEST_F(StoreFile, InvalidFileReportsFileLineAndReason) {
     EXPECT_FALSE(Store::load(path, MissingFile::empty, error));
     EXPECT_EQ(error.file, path.string());
     EXPECT_EQ(error.line, 6);
-    EXPECT_EQ(error.message(),
-              path.string() + ":6: 'Maybe' is not Enabled/Disabled (Usage Check)");
+    EXPECT_EQ(error.message(), path.string() + ":6: 'Maybe' is not Enabled/Disabled (Usage Check)");
 }
 
 TEST_F(StoreFile, RealDumpIsAStore) {
     ImportError error;
-    auto s = Store::load(fs::path(SNIBIND_TEST_DATA) / "netsh" / "s1.txt", MissingFile::error,
-                         error);
+    auto s =
+        Store::load(fs::path(SNIBIND_TEST_DATA) / "netsh" / "s1.txt", MissingFile::error, error);
     ASSERT_TRUE(s) << error.message();
     EXPECT_EQ(s->size(), 1u);
     // The file keeps every field: a 2022 flag set under any profile survives save and load.

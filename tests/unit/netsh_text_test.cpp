@@ -17,7 +17,7 @@ using ::testing::HasSubstr;
 
 constexpr std::array<Profile, 6> kAllProfiles{Profile::windows_2008r2, Profile::windows_2012,
                                               Profile::windows_2012r2, Profile::windows_2016,
-                                              Profile::windows_2019, Profile::windows_2022};
+                                              Profile::windows_2019,   Profile::windows_2022};
 
 std::string read_data(const std::string& name) {
     std::ifstream in(std::string(SNIBIND_TEST_DATA) + "/netsh/" + name, std::ios::binary);
@@ -52,8 +52,12 @@ std::string utf16le_with_bom(const std::string& utf8) {
     return out;
 }
 
-Thumbprint hash(std::string_view hex) { return *Thumbprint::parse(hex); }
-Guid guid(std::string_view text) { return *Guid::parse(text); }
+Thumbprint hash(std::string_view hex) {
+    return *Thumbprint::parse(hex);
+}
+Guid guid(std::string_view text) {
+    return *Guid::parse(text);
+}
 
 RecordKey key(Family family, std::string_view value) {
     std::string error;
@@ -185,7 +189,8 @@ TEST(NetshTextImport, AcceptsPromptsHeadersAndEmptyOutput) {
         "    Application ID               : {4dc3e181-e14b-4a21-b022-59fc669b0914}\n"
         "Scoped CCS : Www.Contoso.com:443\n"
         "Hostname:port : *.contoso.com:443\n"
-        "Hostname:port : b\xC3\xBC" "cher.example:8443\n"
+        "Hostname:port : b\xC3\xBC"
+        "cher.example:8443\n"
         "\n"
         "C:\\Users\\me>\n";
     auto result = parse_sslcert_text(text, "mixed");
@@ -202,9 +207,12 @@ TEST(NetshTextImport, AcceptsPromptsHeadersAndEmptyOutput) {
     EXPECT_EQ(result.records[3].host_as_written, "");
     // A U-label key is stored as A-labels (L6) and printed as written.
     EXPECT_EQ(result.records[4].key, RecordKey::hostname("xn--bcher-kva.example", 8443));
-    EXPECT_EQ(result.records[4].host_as_written, "b\xC3\xBC" "cher.example");
+    EXPECT_EQ(result.records[4].host_as_written,
+              "b\xC3\xBC"
+              "cher.example");
     EXPECT_THAT(format_record(result.records[4], Profile::windows_2022),
-                HasSubstr("    Hostname:port                : b\xC3\xBC" "cher.example:8443\n"));
+                HasSubstr("    Hostname:port                : b\xC3\xBC"
+                          "cher.example:8443\n"));
 }
 
 // ---- Rejections: file, line and reason ----
@@ -284,8 +292,8 @@ std::vector<Rejection> rejections() {
         {"PropertyIdOutsideBlock", "IP:port : 0.0.0.0:443\nPropertyId : 0\n", 2,
          "'PropertyId' must be the first line"},
         {"FieldAfterExtendedBlock",
-         "IP:port : 0.0.0.0:443\n Extended Properties:\nPropertyId : 0\nUsage Check : Enabled\n",
-         4, "'Usage Check' comes after an Extended Properties block"},
+         "IP:port : 0.0.0.0:443\n Extended Properties:\nPropertyId : 0\nUsage Check : Enabled\n", 4,
+         "'Usage Check' comes after an Extended Properties block"},
         {"BlankLineEndsExtendedBlock",
          "IP:port : 0.0.0.0:443\n Extended Properties:\nPropertyId : 0\nA : 1\n\nB : 2\n", 6,
          "unknown field 'B'"},

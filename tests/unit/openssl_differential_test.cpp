@@ -158,8 +158,8 @@ OracleResult openssl_reads(const Bytes& bytes) {
     SSL_set_app_data(ssl, &r);
     int rc = SSL_accept(ssl);
     int err = SSL_get_error(ssl, rc);
-    r.handshake_ok = r.hello_cb_ran && rc <= 0 && err == SSL_ERROR_WANT_READ &&
-                     BIO_ctrl_pending(out) > 0;
+    r.handshake_ok =
+        r.hello_cb_ran && rc <= 0 && err == SSL_ERROR_WANT_READ && BIO_ctrl_pending(out) > 0;
     if (r.handshake_ok) {
         if (const char* h = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name)) r.host_name = h;
     }
@@ -200,9 +200,15 @@ ReaderResult snibind_reads(const Bytes& bytes) {
 HelloParts parts_of(const std::string& file) {
     return HelloParts::parse(test::handshake_message(fixture(file).bytes));
 }
-HelloParts base() { return parts_of("openssl-sni.bin"); }
-Bytes hello_bytes(const HelloParts& p) { return records(p.message()); }
-Bytes base_message() { return base().message(); }
+HelloParts base() {
+    return parts_of("openssl-sni.bin");
+}
+Bytes hello_bytes(const HelloParts& p) {
+    return records(p.message());
+}
+Bytes base_message() {
+    return base().message();
+}
 
 void put16(Bytes& b, std::size_t v) {
     b.push_back(static_cast<std::uint8_t>(v >> 8));
@@ -259,9 +265,12 @@ struct Case {
 
 std::ostream& operator<<(std::ostream& os, OpenSsl o) {
     switch (o) {
-        case OpenSsl::rejects_framing: return os << "rejects_framing";
-        case OpenSsl::rejects_after_cb: return os << "rejects_after_cb";
-        case OpenSsl::accepts: return os << "accepts";
+        case OpenSsl::rejects_framing:
+            return os << "rejects_framing";
+        case OpenSsl::rejects_after_cb:
+            return os << "rejects_after_cb";
+        case OpenSsl::accepts:
+            return os << "accepts";
     }
     return os;
 }
@@ -323,8 +332,10 @@ const std::vector<Case>& cases() {
          },
          OpenSsl::rejects_framing, false},
         {"zero_length_handshake_record_first",
-         [] { return cat(Bytes{22, 3, 1, 0, 0}, records(base_message())); }, OpenSsl::accepts,
-         false,
+         [] {
+             return cat(Bytes{22, 3, 1, 0, 0}, records(base_message()));
+         },
+         OpenSsl::accepts, false,
          "RFC 8446 5.1 forbids zero-length handshake fragments and the spec makes it an error; "
          "OpenSSL 3.0 skips up to 32 empty records. A router should not be more lenient than "
          "the TLS 1.3 rules, and the record is a cheap way to probe middleboxes."},
@@ -482,8 +493,7 @@ const std::vector<Case>& cases() {
          },
          OpenSsl::rejects_after_cb, false},
         {"mixed_case_name", [] { return with_name("WwW.Example.COM"); }, OpenSsl::accepts, true},
-        {"trailing_dot_name", [] { return with_name("www.example.com."); }, OpenSsl::accepts,
-         true},
+        {"trailing_dot_name", [] { return with_name("www.example.com."); }, OpenSsl::accepts, true},
         {"ip_literal_name", [] { return with_name("10.0.0.5"); }, OpenSsl::accepts, true},
         {"empty_name", [] { return with_name(""); }, OpenSsl::accepts, true},
         {"name_with_nul", [] { return with_name(std::string("www.exa\0mple.com", 16)); },
@@ -491,14 +501,20 @@ const std::vector<Case>& cases() {
          "OpenSSL aborts the handshake on a NUL in the name; snibind reads the hello, reports "
          "the name as 'not a host name' (invalid_byte) and routes it as no SNI (L3, L6), as "
          "HTTP.sys does."},
-        {"name_with_slash", [] { return with_name("www.example.com/x"); }, OpenSsl::accepts,
-         true},
+        {"name_with_slash", [] { return with_name("www.example.com/x"); }, OpenSsl::accepts, true},
         {"name_with_space", [] { return with_name("www example.com"); }, OpenSsl::accepts, true},
-        {"name_non_ascii", [] { return with_name("b\xc3\xbc" "cher.example"); }, OpenSsl::accepts,
-         true},
+        {"name_non_ascii",
+         [] {
+             return with_name(
+                 "b\xc3\xbc"
+                 "cher.example");
+         },
+         OpenSsl::accepts, true},
         {"name_255_bytes",
-         [] { return with_name(std::string(63, 'a') + "." + std::string(63, 'b') + "." +
-                               std::string(63, 'c') + "." + std::string(59, 'd') + ".com"); },
+         [] {
+             return with_name(std::string(63, 'a') + "." + std::string(63, 'b') + "." +
+                              std::string(63, 'c') + "." + std::string(59, 'd') + ".com");
+         },
          OpenSsl::accepts, true},
         {"name_256_bytes", [] { return with_name(std::string(252, 'a') + ".com"); },
          OpenSsl::rejects_after_cb, true,

@@ -5,6 +5,7 @@
 #include <urcu/urcu-memb.h>
 
 #include <array>
+#include <functional>
 #include <string_view>
 #include <tuple>
 
@@ -151,52 +152,40 @@ void BindingTable::publish(Snapshot* next, std::vector<const Shard*> retired_sha
     delete previous;
 }
 
-bool BindingTable::insert(Record record) {
+// The one-record write: copy the shard that holds `view`, let `edit` change the copy, publish.
+// Fails (nothing written) when the key's presence is not `must_exist`.
+bool BindingTable::rewrite_shard(const KeyView& view, bool must_exist, std::ptrdiff_t size_change,
+                                 const std::function<void(Shard&)>& edit) {
     std::lock_guard lock(writer_);
     const Snapshot* cur = current_.load(std::memory_order_relaxed);
-    auto view = key_view(record.key);
     std::size_t i = shard_of(view);
-    if (cur->shards[i]->records.contains(view)) return false;
+    if (cur->shards[i]->records.contains(view) != must_exist) return false;
     auto* shard = new Shard(*cur->shards[i]);
-    shard->records.insert(std::move(record));
+    edit(*shard);
     auto* next = new Snapshot(*cur);
     next->version++;
-    next->size++;
+    next->size = static_cast<std::size_t>(static_cast<std::ptrdiff_t>(next->size) + size_change);
     next->shards[i] = shard;
     publish(next, {cur->shards[i]});
     return true;
+}
+
+bool BindingTable::insert(Record record) {
+    auto view = key_view(record.key);
+    return rewrite_shard(view, false, +1, [&](Shard& s) { s.records.insert(std::move(record)); });
 }
 
 bool BindingTable::erase(const RecordKey& key) {
-    std::lock_guard lock(writer_);
-    const Snapshot* cur = current_.load(std::memory_order_relaxed);
     auto view = key_view(key);
-    std::size_t i = shard_of(view);
-    if (!cur->shards[i]->records.contains(view)) return false;
-    auto* shard = new Shard(*cur->shards[i]);
-    shard->records.erase(shard->records.find(view));
-    auto* next = new Snapshot(*cur);
-    next->version++;
-    next->size--;
-    next->shards[i] = shard;
-    publish(next, {cur->shards[i]});
-    return true;
+    return rewrite_shard(view, true, -1, [&](Shard& s) { s.records.erase(s.records.find(view)); });
 }
 
 bool BindingTable::update(Record record) {
-    std::lock_guard lock(writer_);
-    const Snapshot* cur = current_.load(std::memory_order_relaxed);
     auto view = key_view(record.key);
-    std::size_t i = shard_of(view);
-    if (!cur->shards[i]->records.contains(view)) return false;
-    auto* shard = new Shard(*cur->shards[i]);
-    shard->records.erase(shard->records.find(view));
-    shard->records.insert(std::move(record));
-    auto* next = new Snapshot(*cur);
-    next->version++;
-    next->shards[i] = shard;
-    publish(next, {cur->shards[i]});
-    return true;
+    return rewrite_shard(view, true, 0, [&](Shard& s) {
+        s.records.erase(s.records.find(view));
+        s.records.insert(std::move(record));
+    });
 }
 
 void BindingTable::assign(std::vector<Record> records) {

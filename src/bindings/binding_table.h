@@ -6,7 +6,9 @@
 // kShards hash shards, so a write to a million-record table copies ~1/64 of it), publish a new
 // snapshot, wait for an RCU grace period and only then free what no reader can still see.
 #include <atomic>
+#include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string_view>
@@ -66,6 +68,8 @@ class BindingTable {
 
   private:
     void publish(Snapshot* next, std::vector<const Shard*> retired_shards);
+    bool rewrite_shard(const KeyView& view, bool must_exist, std::ptrdiff_t size_change,
+                       const std::function<void(Shard&)>& edit);
 
     std::atomic<const Snapshot*> current_;
     std::mutex writer_;

@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
 # Installs the Debian 12 packages snibind needs. Idempotent and quiet when all is present.
 #   scripts/deps.sh build    what `snibind` needs to build and run
-#   scripts/deps.sh test     + what the test suite needs (clang for the fuzzer, real TLS clients)
+#   scripts/deps.sh test     + what the test suite needs (clang for the fuzzers, real clients,
+#                            Chromium and Node for the console's browser test; `npm ci` then
+#                            installs playwright-core into tests/browser, see scripts/test.sh)
 #   scripts/deps.sh capture  + the real clients that tests/data/clienthello is captured from
 set -euo pipefail
 build=(cmake ninja-build g++ pkg-config libboost1.81-dev libssl-dev openssl node-llhttp liburcu-dev
        libabsl-dev libcli11-dev libfmt-dev nlohmann-json3-dev libyaml-cpp-dev libspdlog-dev
        libidn2-dev libgtest-dev libgmock-dev libbenchmark-dev)
-test=(clang libclang-rt-14-dev curl python3)
-capture=(gnutls-bin chromium nodejs default-jre-headless)
+test=(clang libclang-rt-14-dev curl python3 nodejs npm chromium)
+capture=(gnutls-bin default-jre-headless)
 want=("${build[@]}")
 case "${1:-build}" in
   build) ;;

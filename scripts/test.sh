@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
-# Builds and runs every test: the suite (release), the suite again under ASan+UBSan, the table's
-# concurrency tests under TSan, and the ClientHello fuzzer for FUZZ_SECONDS (default 60).
+# Builds and runs every test: the suite (release), the suite again under ASan+UBSan, the
+# concurrency tests under TSan, and each fuzz target for FUZZ_SECONDS (default 30 each).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/deps.sh test
+# playwright-core for the browser test (npm registry; pinned by tests/browser/package-lock.json)
+[ -d tests/browser/node_modules/playwright-core ] ||
+  (cd tests/browser && npm ci --no-audit --no-fund --loglevel=error)
 jobs=$(nproc)
 
 echo "== release build and tests"
-cmake --preset release >/dev/null
-cmake --build --preset release -j "$jobs"
+scripts/build.sh release   # the same build the README's run command and docker/Dockerfile use
 ctest --preset release -j "$jobs"
 
 echo "== ASan+UBSan build and tests"
@@ -22,6 +24,6 @@ cmake --build --preset tsan -j "$jobs" --target binding_table_stress_test
 TSAN_OPTIONS=halt_on_error=1 ctest --preset tsan
 
 if [ -x scripts/fuzz.sh ]; then
-  echo "== fuzzing the ClientHello reader for ${FUZZ_SECONDS:-60} s"
+  echo "== fuzzing: every target for ${FUZZ_SECONDS:-30} s"
   scripts/fuzz.sh
 fi

@@ -1,13 +1,17 @@
 #include "bindings/binding_table.h"
 
+#include <absl/container/flat_hash_map.h>
 #include <absl/container/flat_hash_set.h>
-#include <absl/hash/hash.h>
+#include <sanitizer/asan_interface.h>
+#include <sys/mman.h>
 #include <urcu/urcu-memb.h>
 
+#include <algorithm>
 #include <array>
-#include <functional>
+#include <cstring>
+#include <memory>
+#include <new>
 #include <string_view>
-#include <tuple>
 
 // RCU is invisible to ThreadSanitizer (liburcu is not instrumented), so tell it what the grace
 // period guarantees: everything a reader did before leaving its critical section happens before
@@ -47,36 +51,68 @@ struct RcuThread {
     ~RcuThread() { urcu_memb_unregister_thread(); }
 };
 
+constexpr unsigned kShardBits = 10;
+static_assert(BindingTable::kShards == std::size_t{1} << kShardBits);
+// Host names up to this length are compared inside the index entry; longer ones (rare) through
+// the Record.
+constexpr std::size_t kInlineKey = 80;
+
+// --- Hashing: wyhash's construction (64x64->128 multiply-fold), inlined because the generic
+// absl tuple hash was a third of a 10-record lookup.
+__extension__ using Uint128 = unsigned __int128;
+constexpr std::uint64_t kSecret0 = 0xa0761d6478bd642full;
+constexpr std::uint64_t kSecret1 = 0xe7037ed1a0b428dbull;
+
+std::uint64_t mix(std::uint64_t a, std::uint64_t b) {
+    const Uint128 product = static_cast<Uint128>(a) * b;
+    return static_cast<std::uint64_t>(product) ^ static_cast<std::uint64_t>(product >> 64);
+}
+std::uint64_t load64(const unsigned char* p) {
+    std::uint64_t v;
+    std::memcpy(&v, p, sizeof v);
+    return v;
+}
+std::uint64_t load32(const unsigned char* p) {
+    std::uint32_t v;
+    std::memcpy(&v, p, sizeof v);
+    return v;
+}
+
+std::uint64_t hash_bytes(std::string_view bytes, std::uint64_t seed) {
+    const auto* p = reinterpret_cast<const unsigned char*>(bytes.data());
+    const std::size_t n = bytes.size();
+    seed ^= mix(seed ^ kSecret0, kSecret1);
+    std::uint64_t a = 0, b = 0;
+    if (n <= 16) {
+        if (n >= 4) {
+            const std::size_t middle = (n >> 3) << 2;
+            a = (load32(p) << 32) | load32(p + middle);
+            b = (load32(p + n - 4) << 32) | load32(p + n - 4 - middle);
+        } else if (n > 0) {
+            a = (std::uint64_t{p[0]} << 16) | (std::uint64_t{p[n >> 1]} << 8) | p[n - 1];
+        }
+    } else {
+        std::size_t left = n;
+        while (left > 16) {
+            seed = mix(load64(p) ^ kSecret1, load64(p + 8) ^ seed);
+            p += 16;
+            left -= 16;
+        }
+        a = load64(p + left - 16);
+        b = load64(p + left - 8);
+    }
+    const Uint128 product = static_cast<Uint128>(a ^ kSecret1) * (b ^ seed);
+    return mix(static_cast<std::uint64_t>(product) ^ kSecret0 ^ n,
+               static_cast<std::uint64_t>(product >> 64) ^ kSecret1);
+}
+
 std::string_view addr_bytes(const IpAddress& a) {
     return {reinterpret_cast<const char*>(a.bytes.data()), a.bytes.size()};
 }
 
-struct KeyHash {
-    using is_transparent = void;
-    std::size_t operator()(const KeyView& k) const {
-        return absl::Hash<
-            std::tuple<std::uint8_t, std::uint16_t, bool, std::string_view, std::string_view>>{}(
-            {static_cast<std::uint8_t>(k.family), k.port, k.addr.v6, addr_bytes(k.addr), k.host});
-    }
-    std::size_t operator()(const Record& r) const { return (*this)(key_view(r.key)); }
-};
-
-struct KeyEq {
-    using is_transparent = void;
-    static bool eq(const KeyView& a, const KeyView& b) {
-        return a.family == b.family && a.port == b.port && a.addr == b.addr && a.host == b.host;
-    }
-    bool operator()(const Record& a, const Record& b) const {
-        return eq(key_view(a.key), key_view(b.key));
-    }
-    bool operator()(const Record& a, const KeyView& b) const { return eq(key_view(a.key), b); }
-    bool operator()(const KeyView& a, const Record& b) const { return eq(a, key_view(b.key)); }
-};
-
-std::size_t shard_of(const KeyView& k) {
-    return KeyHash{}(k) >> 58;
-}  // top 6 bits: 64 shards
-static_assert(BindingTable::kShards == 64);
+bool same_key(const KeyView& a, const KeyView& b) {
+    return a.family == b.family && a.port == b.port && a.addr == b.addr && a.host == b.host;
+}
 
 }  // namespace
 
@@ -84,25 +120,282 @@ KeyView key_view(const RecordKey& key) {
     return {key.family, key.port, key.addr, key.host};
 }
 
-struct BindingTable::Shard {
-    absl::flat_hash_set<Record, KeyHash, KeyEq> records;
+// One slot of a shard index, two cache lines: a probe compares the signature and the inline key
+// (bytes 0-87), a hit returns `found` (88-127); lookup() fetches both lines at once.
+struct alignas(64) BindingTable::Entry {
+    // 0 marks an empty slot (no real key has signature 0: see Probe).
+    std::uint64_t signature = 0;
+    std::array<char, kInlineKey> key{};
+    FoundRecord found;
 };
+static_assert(sizeof(BindingTable::Entry) == 128);
+static_assert(std::is_trivially_copyable_v<BindingTable::Entry>);
+
+namespace {
+
+using Entry = BindingTable::Entry;
+
+// A key's hash and the signature its entry carries. Its "primary" bytes (an IP record's address,
+// else the host) are what is hashed, and compared inline when they fit. A key that also has
+// bytes of the other kind (an IP key with a host, a host key with an address: never made by
+// RecordKey's constructors, but legal) is not canonical; it is still hashed in full and always
+// compared through its Record. A Probe refers into its KeyView: keep that alive while it is used.
+struct Probe {
+    const KeyView& key;
+    std::string_view primary;
+    std::uint64_t hash = 0;
+    std::uint64_t signature = 0;
+    bool compared_inline = false;
+
+    explicit Probe(const KeyView& k) : key(k) {
+        const bool ip = k.family == Family::ip;
+        primary = ip ? addr_bytes(k.addr) : k.host;
+        const std::string_view secondary = ip ? k.host : addr_bytes(k.addr);
+        const bool canonical =
+            ip ? k.host.empty()
+               : (load64(k.addr.bytes.data()) | load64(k.addr.bytes.data() + 8)) == 0;
+        const std::uint64_t seed = std::uint64_t{static_cast<std::uint8_t>(k.family)} |
+                                   std::uint64_t{k.port} << 8 | std::uint64_t{k.addr.v6} << 24;
+        hash = hash_bytes(primary, seed);
+        if (!canonical) hash = mix(hash ^ kSecret0, hash_bytes(secondary, kSecret1));
+        compared_inline = canonical && primary.size() <= kInlineKey;
+        // tag (32) | port (16) | inline length (8) | family (2) | v6 (1) | compared via record (1).
+        // Never 0: an IP key has inline length 16 or goes through the record, and the other
+        // families are non-zero.
+        signature = (hash & 0xffff'ffffu) | std::uint64_t{k.port} << 32 |
+                    std::uint64_t{compared_inline ? primary.size() : 0} << 48 |
+                    std::uint64_t{static_cast<std::uint8_t>(k.family)} << 56 |
+                    std::uint64_t{k.addr.v6} << 58 | std::uint64_t{!compared_inline} << 59;
+    }
+
+    bool matches(const Entry& e) const {
+        if (e.signature != signature) return false;
+        if (compared_inline) return std::string_view(e.key.data(), primary.size()) == primary;
+        return same_key(key_view(e.found.record->key), key);
+    }
+    Probe(const Probe&) = delete;
+    Probe& operator=(const Probe&) = delete;
+
+    Entry make_entry(const Record* record) const {
+        Entry e;
+        e.signature = signature;
+        if (compared_inline) std::copy(primary.begin(), primary.end(), e.key.begin());
+        e.found = {record, record->certhash, record->flags, record->action_id};
+        return e;
+    }
+};
+static_assert(static_cast<int>(Family::scoped_ccs) < 4, "family needs 2 bits of the signature");
+
+std::size_t home_slot(std::uint64_t signature, std::size_t mask) {
+    return static_cast<std::uint32_t>(signature) & mask;  // the tag is the hash's low 32 bits
+}
+
+// Slots per shard: a power of two, at most 5/8 full so linear probes stay short (1.4 entries
+// read per hit, measured at a million records).
+std::size_t capacity_for(std::size_t records) {
+    if (records == 0) return 0;
+    std::size_t capacity = 4;
+    while (records * 8 > capacity * 5) capacity *= 2;
+    return capacity;
+}
+bool capacity_fits(std::size_t records, std::size_t capacity) {
+    return records != 0 && records * 8 <= capacity * 5 &&
+           (capacity == 4 || records * 16 >= capacity);
+}
+
+// The shared index of every empty shard: one empty slot.
+const Entry kEmptyIndex[1] = {};
+
+}  // namespace
 
 struct BindingTable::Snapshot {
+    struct Shard {
+        const Entry* index = kEmptyIndex;
+        std::uint32_t mask = 0;  // slots - 1
+        std::uint32_t size = 0;
+    };
     std::uint64_t version = 0;
     std::size_t size = 0;
-    std::array<const Shard*, kShards> shards{};
+    std::array<Shard, kShards> shards{};
 };
+
+// What a write unpublished, freed after the grace period.
+struct BindingTable::Retired {
+    std::vector<Snapshot::Shard> shards;
+    std::vector<const Record*> records;
+};
+
+namespace {
+using Shard = BindingTable::Snapshot::Shard;
+}
+
+// Index memory. A million-record table has ~256 MiB of index probed at random; with 4 KiB pages
+// nearly every lookup also walked the page table, so the index lives in 2 MiB slabs the kernel is
+// asked to back with transparent huge pages. A slab holds blocks of one power-of-two size and goes
+// back to the kernel when its last block is freed. Only writers use it (under the writer mutex).
+// Free blocks are poisoned for AddressSanitizer, so a reader that outlived its grace period shows.
+class BindingTable::IndexArena {
+  public:
+    IndexArena() = default;
+    IndexArena(const IndexArena&) = delete;
+    IndexArena& operator=(const IndexArena&) = delete;
+    ~IndexArena() {
+        for (auto& [base, slab] : slabs_) unmap(reinterpret_cast<char*>(base), kSlabBytes);
+    }
+
+    // `capacity` empty slots.
+    Entry* allocate(std::size_t capacity) {
+        const std::size_t bytes = capacity * sizeof(Entry);
+        char* block = bytes > kSlabBytes ? map(bytes) : take_block(bytes);
+        ASAN_UNPOISON_MEMORY_REGION(block, bytes);
+        auto* index = reinterpret_cast<Entry*>(block);
+        std::uninitialized_value_construct_n(index, capacity);
+        return index;
+    }
+
+    void free(const Shard& shard) {
+        if (shard.index == kEmptyIndex) return;
+        char* block = reinterpret_cast<char*>(const_cast<Entry*>(shard.index));
+        const std::size_t bytes = (std::size_t{shard.mask} + 1) * sizeof(Entry);
+        if (bytes > kSlabBytes) return unmap(block, bytes);
+        ASAN_POISON_MEMORY_REGION(block, bytes);
+        const auto base = reinterpret_cast<std::uintptr_t>(block) & ~(kSlabBytes - 1);
+        Slab& slab = slabs_.at(base);
+        if (--slab.used == 0) {
+            unmap(reinterpret_cast<char*>(base), kSlabBytes);
+            with_room_[bytes].erase(base);
+            slabs_.erase(base);
+            return;
+        }
+        slab.free_blocks.push_back(block);
+        with_room_[bytes].insert(base);
+    }
+
+  private:
+    static constexpr std::size_t kSlabBytes = std::size_t{2} << 20;
+    struct Slab {
+        std::size_t used = 0;    // blocks handed out and not freed
+        std::size_t carved = 0;  // blocks handed out at least once
+        std::vector<char*> free_blocks;
+    };
+
+    char* take_block(std::size_t bytes) {
+        auto& candidates = with_room_[bytes];
+        if (candidates.empty()) {
+            char* base = map(kSlabBytes);
+            ASAN_POISON_MEMORY_REGION(base, kSlabBytes);
+            slabs_.emplace(reinterpret_cast<std::uintptr_t>(base), Slab{});
+            candidates.insert(reinterpret_cast<std::uintptr_t>(base));
+        }
+        const std::uintptr_t base = *candidates.begin();
+        Slab& slab = slabs_.at(base);
+        char* block;
+        if (!slab.free_blocks.empty()) {
+            block = slab.free_blocks.back();
+            slab.free_blocks.pop_back();
+        } else {
+            block = reinterpret_cast<char*>(base) + slab.carved++ * bytes;
+        }
+        if (++slab.used == kSlabBytes / bytes) candidates.erase(base);
+        return block;
+    }
+
+    // `bytes` (a multiple of kSlabBytes) of zeroed memory aligned to kSlabBytes.
+    static char* map(std::size_t bytes) {
+        const std::size_t padded = bytes + kSlabBytes;
+        void* raw =
+            mmap(nullptr, padded, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (raw == MAP_FAILED) throw std::bad_alloc();
+        char* start = static_cast<char*>(raw);
+        char* aligned = reinterpret_cast<char*>(
+            (reinterpret_cast<std::uintptr_t>(start) + kSlabBytes - 1) & ~(kSlabBytes - 1));
+        if (aligned != start) munmap(start, static_cast<std::size_t>(aligned - start));
+        munmap(aligned + bytes, padded - bytes - static_cast<std::size_t>(aligned - start));
+        madvise(aligned, bytes, MADV_HUGEPAGE);  // a hint: without THP the index still works
+        return aligned;
+    }
+    static void unmap(char* block, std::size_t bytes) {
+        ASAN_UNPOISON_MEMORY_REGION(block, bytes);
+        munmap(block, bytes);
+    }
+
+    absl::flat_hash_map<std::uintptr_t, Slab> slabs_;  // by base address
+    // Slabs with a free block, by block size.
+    absl::flat_hash_map<std::size_t, absl::flat_hash_set<std::uintptr_t>> with_room_;
+};
+
+namespace {
+
+std::size_t shard_of(std::uint64_t hash) {
+    return hash >> (64 - kShardBits);
+}
+
+[[gnu::always_inline]] inline const Entry* find_entry(const Shard& shard, const Probe& probe) {
+    for (std::size_t i = home_slot(probe.signature, shard.mask);; i = (i + 1) & shard.mask) {
+        const Entry& e = shard.index[i];
+        if (probe.matches(e)) return &e;
+        if (e.signature == 0) return nullptr;
+    }
+}
+
+// Puts `e` in the first free slot of its probe sequence (the key is known to be absent).
+void place(Entry* index, std::size_t mask, const Entry& e) {
+    std::size_t i = home_slot(e.signature, mask);
+    while (index[i].signature != 0) i = (i + 1) & mask;
+    index[i] = e;
+}
+
+// Removes slot `hole` from a linear-probing index, moving later entries of the run back so that
+// every entry stays reachable from its home slot (no tombstones).
+void remove_slot(Entry* index, std::size_t mask, std::size_t hole) {
+    for (std::size_t next = (hole + 1) & mask; index[next].signature != 0;
+         next = (next + 1) & mask) {
+        const std::size_t home = home_slot(index[next].signature, mask);
+        // `next` may fill the hole only if its home is not within (hole, next].
+        const bool home_after_hole = ((home - hole - 1) & mask) < ((next - hole) & mask);
+        if (home_after_hole) continue;
+        index[hole] = index[next];
+        hole = next;
+    }
+    index[hole] = Entry{};
+}
+
+// A private copy of `shard`'s index sized for `records` entries.
+Shard copy_shard(BindingTable::IndexArena& arena, const Shard& shard, std::size_t records) {
+    const std::size_t old_capacity = shard.index == kEmptyIndex ? 0 : shard.mask + 1;
+    const std::size_t capacity =
+        capacity_fits(records, old_capacity) ? old_capacity : capacity_for(records);
+    if (capacity == 0) return {};
+    Entry* index = arena.allocate(capacity);
+    if (capacity == old_capacity) {
+        std::copy_n(shard.index, capacity, index);
+    } else {
+        for (std::size_t i = 0; i < old_capacity; ++i)
+            if (shard.index[i].signature != 0) place(index, capacity - 1, shard.index[i]);
+    }
+    return {index, static_cast<std::uint32_t>(capacity - 1), shard.size};
+}
+
+Entry* mutable_index(const Shard& shard) {
+    return const_cast<Entry*>(shard.index);  // a copy the writer made and has not published
+}
+
+}  // namespace
 
 BindingTable::BindingTable() : BindingTable(std::vector<Record>{}) {}
 
-BindingTable::BindingTable(std::vector<Record> records) : current_(nullptr) {
+BindingTable::BindingTable(std::vector<Record> records)
+    : current_(nullptr), arena_(std::make_unique<IndexArena>()) {
     assign(std::move(records));
 }
 
 BindingTable::~BindingTable() {
     const Snapshot* s = current_.load();
-    for (auto* shard : s->shards) delete shard;
+    for (const Shard& shard : s->shards) {
+        for (std::size_t i = 0; shard.size != 0 && i <= shard.mask; ++i)
+            delete shard.index[i].found.record;
+        arena_->free(shard);
+    }
     delete s;
 }
 
@@ -117,10 +410,18 @@ BindingTable::Reader::~Reader() {
     urcu_memb_read_unlock();
 }
 
+const FoundRecord* BindingTable::Reader::lookup(const KeyView& key) const {
+    const Probe probe(key);
+    const Shard& shard = snapshot_->shards[shard_of(probe.hash)];
+    // A hit reads both lines of its entry; fetch the second while the first is compared.
+    __builtin_prefetch(&shard.index[home_slot(probe.signature, shard.mask)].found);
+    const Entry* e = find_entry(shard, probe);
+    return e ? &e->found : nullptr;
+}
+
 const Record* BindingTable::Reader::find(const KeyView& key) const {
-    const Shard* shard = snapshot_->shards[shard_of(key)];
-    auto it = shard->records.find(key);
-    return it == shard->records.end() ? nullptr : &*it;
+    const FoundRecord* found = lookup(key);
+    return found ? found->record : nullptr;
 }
 
 std::uint64_t BindingTable::Reader::version() const {
@@ -133,82 +434,139 @@ std::size_t BindingTable::Reader::size() const {
 std::vector<const Record*> BindingTable::Reader::all() const {
     std::vector<const Record*> out;
     out.reserve(snapshot_->size);
-    for (auto* shard : snapshot_->shards)
-        for (auto& r : shard->records) out.push_back(&r);
+    for (const Shard& shard : snapshot_->shards)
+        for (std::size_t i = 0; shard.size != 0 && i <= shard.mask; ++i)
+            if (shard.index[i].signature != 0) out.push_back(shard.index[i].found.record);
     return out;
 }
 
-std::uint64_t BindingTable::version() const {
-    return current_.load(std::memory_order_acquire)->version;
+std::size_t BindingTable::shard_index(const KeyView& key) {
+    return shard_of(Probe(key).hash);
 }
 
-void BindingTable::publish(Snapshot* next, std::vector<const Shard*> retired_shards) {
+std::uint64_t BindingTable::version() const {
+    return version_.load(std::memory_order_acquire);
+}
+
+void BindingTable::publish(Snapshot* next, Retired retired) {
     const Snapshot* previous = current_.exchange(next, std::memory_order_acq_rel);
+    version_.store(next->version, std::memory_order_release);
     if (previous == nullptr) return;
-    // Wait until no reader can still hold `previous`, then free it and the shards it alone had.
+    // Wait until no reader can still hold `previous`, then free it and what it alone had.
     urcu_memb_synchronize_rcu();
     grace_period_done();
-    for (auto* shard : retired_shards) delete shard;
+    for (const Shard& shard : retired.shards) arena_->free(shard);
+    for (const Record* record : retired.records) delete record;
     delete previous;
 }
 
-// The one-record write: copy the shard that holds `view`, let `edit` change the copy, publish.
-// Fails (nothing written) when the key's presence is not `must_exist`.
-bool BindingTable::rewrite_shard(const KeyView& view, bool must_exist, std::ptrdiff_t size_change,
-                                 const std::function<void(Shard&)>& edit) {
+// The one-record write: copy the shard index that holds `key`, change the copy, publish. Fails
+// (nothing written) when the key is present for an insert or absent otherwise.
+bool BindingTable::change_one(Change change, const KeyView& key, std::unique_ptr<Record> record) {
     std::lock_guard lock(writer_);
     const Snapshot* cur = current_.load(std::memory_order_relaxed);
-    std::size_t i = shard_of(view);
-    if (cur->shards[i]->records.contains(view) != must_exist) return false;
-    auto* shard = new Shard(*cur->shards[i]);
-    edit(*shard);
+    const Probe probe(key);
+    const std::size_t s = shard_of(probe.hash);
+    const Shard& old = cur->shards[s];
+    const Entry* existing = find_entry(old, probe);
+    if ((existing != nullptr) == (change == Change::insert)) return false;
+
+    Retired retired;
+    std::size_t size = old.size;
+    Shard shard;
+    if (change == Change::insert) {
+        shard = copy_shard(*arena_, old, ++size);
+        place(mutable_index(shard), shard.mask, probe.make_entry(record.release()));
+    } else {
+        retired.records.push_back(existing->found.record);
+        shard = copy_shard(*arena_, old, change == Change::erase ? --size : size);
+        if (shard.size != 0) {
+            // The copy may have moved entries; find the key again in it.
+            auto slot = static_cast<std::size_t>(find_entry(shard, probe) - shard.index);
+            if (change == Change::erase) {
+                remove_slot(mutable_index(shard), shard.mask, slot);
+            } else {
+                mutable_index(shard)[slot] = probe.make_entry(record.release());
+            }
+        }
+    }
+    shard.size = static_cast<std::uint32_t>(size);
+    retired.shards.push_back(old);
+
     auto* next = new Snapshot(*cur);
     next->version++;
-    next->size = static_cast<std::size_t>(static_cast<std::ptrdiff_t>(next->size) + size_change);
-    next->shards[i] = shard;
-    publish(next, {cur->shards[i]});
+    next->size = next->size - old.size + size;
+    next->shards[s] = shard;
+    publish(next, std::move(retired));
     return true;
 }
 
 bool BindingTable::insert(Record record) {
-    auto view = key_view(record.key);
-    return rewrite_shard(view, false, +1, [&](Shard& s) { s.records.insert(std::move(record)); });
+    auto owned = std::make_unique<Record>(std::move(record));
+    const KeyView view = key_view(owned->key);
+    return change_one(Change::insert, view, std::move(owned));
 }
 
 bool BindingTable::erase(const RecordKey& key) {
-    auto view = key_view(key);
-    return rewrite_shard(view, true, -1, [&](Shard& s) { s.records.erase(s.records.find(view)); });
+    return change_one(Change::erase, key_view(key), nullptr);
 }
 
 bool BindingTable::update(Record record) {
-    auto view = key_view(record.key);
-    return rewrite_shard(view, true, 0, [&](Shard& s) {
-        s.records.erase(s.records.find(view));
-        s.records.insert(std::move(record));
-    });
+    auto owned = std::make_unique<Record>(std::move(record));
+    const KeyView view = key_view(owned->key);
+    return change_one(Change::update, view, std::move(owned));
 }
 
 void BindingTable::assign(std::vector<Record> records) {
     std::lock_guard lock(writer_);
-    std::array<Shard*, kShards> fresh;
-    for (auto& s : fresh) s = new Shard;
-    std::size_t size = 0;
+    // Each record moves to the heap once; its hash decides its shard.
+    struct Placed {
+        std::unique_ptr<Record> record;
+        std::uint64_t hash;
+    };
+    std::vector<Placed> placed;
+    placed.reserve(records.size());
+    std::array<std::uint32_t, kShards> counts{};
     for (auto& r : records) {
-        auto& set = fresh[shard_of(key_view(r.key))]->records;
-        if (auto it = set.find(key_view(r.key)); it != set.end()) {
-            set.erase(it);
-            --size;
-        }
-        set.insert(std::move(r));
-        ++size;
+        auto owned = std::make_unique<Record>(std::move(r));
+        const KeyView view = key_view(owned->key);
+        const std::uint64_t hash = Probe(view).hash;
+        ++counts[shard_of(hash)];
+        placed.push_back({std::move(owned), hash});
     }
-    const Snapshot* cur = current_.load(std::memory_order_relaxed);
+    records.clear();
+
     auto* next = new Snapshot;
+    for (std::size_t s = 0; s < kShards; ++s) {
+        if (counts[s] == 0) continue;
+        const std::size_t capacity = capacity_for(counts[s]);
+        next->shards[s] = {arena_->allocate(capacity), static_cast<std::uint32_t>(capacity - 1), 0};
+    }
+    for (auto& [record, hash] : placed) {
+        Shard& shard = next->shards[shard_of(hash)];
+        const KeyView view = key_view(record->key);
+        const Probe probe(view);
+        if (const Entry* duplicate = find_entry(shard, probe)) {
+            delete duplicate->found.record;  // later duplicates win
+            *const_cast<Entry*>(duplicate) = probe.make_entry(record.release());
+            continue;
+        }
+        place(mutable_index(shard), shard.mask, probe.make_entry(record.release()));
+        ++shard.size;
+        ++next->size;
+    }
+
+    const Snapshot* cur = current_.load(std::memory_order_relaxed);
     next->version = cur ? cur->version + 1 : 1;
-    next->size = size;
-    for (std::size_t i = 0; i < kShards; ++i) next->shards[i] = fresh[i];
-    std::vector<const Shard*> retired;
-    if (cur) retired.assign(cur->shards.begin(), cur->shards.end());
+    Retired retired;
+    if (cur) {
+        for (const Shard& shard : cur->shards) {
+            retired.shards.push_back(shard);
+            for (std::size_t i = 0; shard.size != 0 && i <= shard.mask; ++i)
+                if (shard.index[i].signature != 0)
+                    retired.records.push_back(shard.index[i].found.record);
+        }
+    }
     publish(next, std::move(retired));
 }
 

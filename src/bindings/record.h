@@ -122,6 +122,10 @@ struct Record {
     // The host exactly as it was written when it differs from key.host (case, U-labels), so
     // that `show` prints a store back as it came ("SNI.IIS8.com:443").
     std::string host_as_written;
+    // Not part of HTTP.sys: which `records:` entry of the serve config applies to this record
+    // (its action, backend, ...), 0 for none (terminate). Carried into the Decision so the proxy
+    // needs no second lookup per connection. netsh neither reads nor writes it.
+    std::uint32_t action_id = 0;
 
     bool has(RecordFlag f) const { return (flags & f) != 0; }
     void set(RecordFlag f, bool on) { flags = on ? (flags | f) : (flags & ~f); }

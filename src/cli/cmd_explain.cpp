@@ -5,7 +5,7 @@
 
 #include "bindings/selection.h"
 #include "cli/commands.h"
-#include "cli/json_output.h"
+#include "report/json_output.h"
 #include "netsh/store_file.h"
 
 namespace snibind::cli {
@@ -104,9 +104,9 @@ void add_explain_command(CLI::App& app, int& exit_code) {
         BindingTable table(store->records());
         Decision d = select_certificate(table.read(), conn, settings, ccs ? &*ccs : nullptr);
         if (opt->json) {
-            std::cout << decision_json(d, settings).dump(2) << "\n";
+            std::cout << report::decision_json(d, settings).dump(2) << "\n";
         } else {
-            std::cout << decision_text(d, settings, conn.sni_sent, opt->sni);
+            std::cout << report::decision_text(d, settings, conn.sni_sent, opt->sni);
         }
         exit_code = 0;
     });

@@ -5,7 +5,7 @@
 #include <vector>
 
 #include "cli/commands.h"
-#include "cli/json_output.h"
+#include "report/json_output.h"
 
 namespace snibind::cli {
 
@@ -48,9 +48,9 @@ void add_hello_command(CLI::App& app, int& exit_code) {
         // A file is everything the client ever sent: what is not a whole hello is incomplete.
         if (reader.read(bytes) == HelloResult::need_more) reader.finish();
         if (opt->json) {
-            std::cout << hello_json(reader, bytes.size()).dump(2) << "\n";
+            std::cout << report::hello_json(reader, bytes.size()).dump(2) << "\n";
         } else {
-            std::cout << hello_text(reader, bytes.size());
+            std::cout << report::hello_text(reader, bytes.size());
         }
         exit_code = reader.result() == HelloResult::client_hello ? 0 : 1;
     });

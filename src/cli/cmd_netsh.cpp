@@ -1,5 +1,5 @@
 // snibind netsh http add|delete|update|show sslcert ...: netsh's sslcert commands on a store file
-// (selection.md S1, S2, section 3).
+// (selection.md S1, S2, section 3); http show|add|delete urlacl on a URL reservation store (I5).
 #include <cstdlib>
 #include <iostream>
 #include <memory>
@@ -8,6 +8,7 @@
 
 #include "bindings/profile.h"
 #include "cli/commands.h"
+#include "iis/urlacl.h"
 #include "netsh/netsh_command.h"
 #include "netsh/netsh_fields.h"
 #include "netsh/store_file.h"
@@ -16,11 +17,47 @@ namespace snibind::cli {
 
 namespace {
 
+std::string lower_word(const std::vector<std::string>& words, std::size_t i) {
+    if (words.size() <= i) return {};
+    std::string word = words[i];
+    for (auto& c : word) c = static_cast<char>(c >= 'A' && c <= 'Z' ? c + 32 : c);
+    return word;
+}
+
 bool is_show(const std::vector<std::string>& words) {
-    if (words.size() < 2) return false;
-    std::string verb = words[1];
-    for (auto& c : verb) c = static_cast<char>(c >= 'A' && c <= 'Z' ? c + 32 : c);
-    return verb == "show";
+    return lower_word(words, 1) == "show";
+}
+
+bool is_urlacl(const std::vector<std::string>& words) {
+    return lower_word(words, 2) == "urlacl";
+}
+
+// `http show|add|delete urlacl` on the URL reservation store.
+int run_urlacl(const std::vector<std::string>& words, const std::string& store_file) {
+    if (store_file.empty()) {
+        std::cerr << "snibind netsh: no URL reservation store: give --urlacl-store FILE or set "
+                     "SNIBIND_URLACL_STORE\n";
+        return 2;
+    }
+    netsh::ImportError error;
+    auto missing = is_show(words) ? netsh::MissingFile::error : netsh::MissingFile::empty;
+    auto store = iis::UrlaclStore::load(store_file, missing, error);
+    if (!store) {
+        std::cerr << "snibind netsh: " << error.message() << "\n";
+        return 2;
+    }
+    bool modified = false;
+    auto result = iis::run_netsh_urlacl(words, *store, modified);
+    if (modified) {
+        std::string save_error;
+        if (!store->save(store_file, save_error)) {
+            std::cerr << "snibind netsh: " << save_error << " (the store is unchanged)\n";
+            return 2;
+        }
+    }
+    std::cout << result.out << std::flush;
+    std::cerr << result.err;
+    return result.exit_code;
 }
 
 std::string help_footer() {
@@ -46,6 +83,12 @@ std::string help_footer() {
         "it atomically; a missing file is an empty store for them, and add creates it. 'show'\n"
         "of a missing file is an error (a mistyped --store would otherwise look empty). 'show'\n"
         "prints the fields of the active profile.\n\n"
+        "URL reservations (I5) live in their own store, the text of 'netsh http show urlacl'\n"
+        "(--urlacl-store FILE or $SNIBIND_URLACL_STORE):\n"
+        "  show urlacl [url=URL]\n"
+        "  add urlacl url=https://+:443/app/ user=DOMAIN\\user [listen=yes|no] [delegate=yes|no]\n"
+        "  add urlacl url=URL sddl=D:(A;;GX;;;SID)\n"
+        "  delete urlacl url=URL\n\n"
         "Output and exit status are netsh's: 0 success, 1 a netsh failure (the Windows error\n"
         "is printed on stdout; snibind's explanation on stderr). Exit status 2: bad usage,\n"
         "unreadable or invalid store file, or the store could not be written.\n";
@@ -65,12 +108,17 @@ void add_netsh_command(CLI::App& app, int& exit_code) {
     struct Options {
         std::vector<std::string> words;
         std::string store;
+        std::string urlacl_store;
         std::string profile{to_string(kDefaultProfile)};
     };
     auto opt = std::make_shared<Options>();
     cmd->add_option("WORDS", opt->words, "the netsh command: http VERB sslcert name=value ...");
     cmd->add_option("--store", opt->store, "store file (default: $SNIBIND_STORE)")
         ->envname("SNIBIND_STORE");
+    cmd->add_option("--urlacl-store", opt->urlacl_store,
+                    "URL reservation store for the urlacl commands (default: "
+                    "$SNIBIND_URLACL_STORE)")
+        ->envname("SNIBIND_URLACL_STORE");
     cmd->add_option(
         "--profile", opt->profile,
         "Windows version to imitate: " + std::string(profile_names()) + " (default windows-2022)");
@@ -81,6 +129,10 @@ void add_netsh_command(CLI::App& app, int& exit_code) {
             std::cerr << "snibind netsh: unknown profile '" << opt->profile
                       << "' (one of: " << profile_names() << ")\n";
             exit_code = 2;
+            return;
+        }
+        if (is_urlacl(opt->words)) {
+            exit_code = run_urlacl(opt->words, opt->urlacl_store);
             return;
         }
         if (opt->store.empty()) {

@@ -21,6 +21,11 @@ int main(int argc, char** argv) {
     snibind::cli::add_hello_command(app, exit_code);
     snibind::cli::add_explain_command(app, exit_code);
     snibind::cli::add_netsh_command(app, exit_code);
+    snibind::cli::add_serve_command(app, exit_code);
+    snibind::cli::add_load_command(app, exit_code);
+    snibind::cli::add_iis_command(app, exit_code);
+    snibind::cli::add_appcmd_command(app, exit_code);
+    snibind::cli::add_check_command(app, exit_code);
 
     try {
         app.parse(argc, argv);

@@ -8,7 +8,9 @@
 // even one.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -157,6 +159,83 @@ TEST(BindingTableStress, ReadersAlwaysSeeOneConsistentSnapshot) {
     EXPECT_EQ(failures.load(), 0u) << "inconsistent reads out of " << reads.load();
     EXPECT_GT(writes, 0u);
     EXPECT_GE(reads.load(), 1000u * readers);
+}
+
+// Readers probing one crowded shard while the writer grows its index from a few slots to hundreds
+// and back (every resize rehashes into a new index) and replaces records in it. A stable record
+// must be found in every snapshot, with a generation that never goes back for one reader; a churn
+// record, when found, must be whole.
+TEST(BindingTableStress, ReadersNeverMissAStableRecordWhileItsShardResizes) {
+    constexpr std::size_t kShard = 5;
+    constexpr std::size_t kStable = 24, kChurn = 200;
+    auto crowd = [&](const char* prefix, std::size_t count) {
+        std::vector<std::string> names;
+        for (int i = 0; names.size() < count; ++i) {
+            std::string name = prefix + std::to_string(i) + ".example";
+            if (BindingTable::shard_index({Family::host, 443, {}, name}) == kShard)
+                names.push_back(std::move(name));
+        }
+        return names;
+    };
+    const auto stable = crowd("stable", kStable);
+    const auto churn = crowd("churn", kChurn);
+    auto record = [](const std::string& name, std::uint32_t slot, std::uint32_t generation) {
+        Record r;
+        r.key = RecordKey::hostname(name, 443);
+        r.certhash = stamp(slot, generation);
+        r.action_id = slot;
+        return r;
+    };
+    std::vector<Record> initial;
+    for (std::size_t k = 0; k < kStable; ++k) initial.push_back(record(stable[k], k, 0));
+    BindingTable table(initial);
+
+    std::atomic<bool> stop{false};
+    std::atomic<std::uint64_t> reads{0}, failures{0};
+    auto reader = [&] {
+        std::vector<std::uint32_t> seen(kStable, 0);
+        std::uint64_t local = 0;
+        while (!stop.load(std::memory_order_relaxed) || local < 200) {
+            auto snapshot = table.read();
+            for (std::size_t k = 0; k < kStable; ++k) {
+                const FoundRecord* found = snapshot.lookup({Family::host, 443, {}, stable[k]});
+                if (!found || slot_of(*found->certhash) != k || found->action_id != k ||
+                    generation_of(*found->certhash) < seen[k]) {
+                    failures++;
+                    continue;
+                }
+                seen[k] = generation_of(*found->certhash);
+            }
+            const std::size_t c = local % kChurn;
+            if (const FoundRecord* found = snapshot.lookup({Family::host, 443, {}, churn[c]});
+                found &&
+                (found->record->key.host != churn[c] || slot_of(*found->certhash) != kStable + c)) {
+                failures++;
+            }
+            ++local;
+        }
+        reads += local;
+    };
+    const unsigned readers = std::max(2u, std::thread::hardware_concurrency());
+    std::vector<std::thread> threads;
+    for (unsigned t = 0; t < readers; ++t) threads.emplace_back(reader);
+
+    std::uint32_t generation = 0;
+    for (int round = 0; round < 2; ++round) {
+        for (std::size_t c = 0; c < kChurn; ++c) {
+            ASSERT_TRUE(table.insert(record(churn[c], kStable + c, 1)));
+            if (c % 10 == 0) {
+                const std::size_t k = c / 10 % kStable;
+                ASSERT_TRUE(table.update(record(stable[k], k, ++generation)));
+            }
+        }
+        for (std::size_t c = kChurn; c-- > 0;) ASSERT_TRUE(table.erase(record(churn[c], 0, 0).key));
+    }
+    stop = true;
+    for (auto& t : threads) t.join();
+    EXPECT_EQ(failures.load(), 0u) << "bad reads out of " << reads.load();
+    EXPECT_EQ(table.read().size(), kStable);
+    EXPECT_GE(reads.load(), 200u * readers);
 }
 
 }  // namespace

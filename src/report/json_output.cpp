@@ -1,8 +1,8 @@
-#include "cli/json_output.h"
+#include "report/json_output.h"
 
 #include <fmt/format.h>
 
-namespace snibind::cli {
+namespace snibind::report {
 
 std::string version_name(std::uint16_t v) {
     switch (v) {
@@ -179,4 +179,4 @@ std::string decision_text(const Decision& d, const SelectionSettings& settings, 
     return out;
 }
 
-}  // namespace snibind::cli
+}  // namespace snibind::report

@@ -6,7 +6,7 @@
 #include "bindings/selection.h"
 #include "tls/client_hello_reader.h"
 
-namespace snibind::cli {
+namespace snibind::report {
 
 // "TLSv1.3", "TLSv1.2", ..., "SSLv2", else "0x7f1c".
 std::string version_name(std::uint16_t v);
@@ -24,4 +24,4 @@ nlohmann::json decision_json(const Decision& d, const SelectionSettings& setting
 std::string decision_text(const Decision& d, const SelectionSettings& settings, bool sni_sent,
                           std::string_view sni);
 
-}  // namespace snibind::cli
+}  // namespace snibind::report

@@ -1,0 +1,121 @@
+#include "admin/metrics.h"
+
+#include <fmt/format.h>
+
+namespace snibind::admin {
+
+namespace {
+
+std::string label_value(std::string_view v) {
+    std::string out;
+    for (char c : v) {
+        if (c == '\\' || c == '"') out += '\\';
+        if (c == '\n') {
+            out += "\\n";
+            continue;
+        }
+        out += c;
+    }
+    return out;
+}
+
+void header(std::string& out, std::string_view name, std::string_view type, std::string_view help) {
+    out += fmt::format("# HELP {} {}\n# TYPE {} {}\n", name, help, name, type);
+}
+
+template <std::size_t N>
+void histogram(std::string& out, std::string_view name, std::string_view help,
+               const Histogram<N>& h) {
+    header(out, name, "histogram", help);
+    std::uint64_t cumulative = 0;
+    for (std::size_t i = 0; i < N; ++i) {
+        cumulative += h.counts[i];
+        out += fmt::format("{}_bucket{{le=\"{}\"}} {}\n", name, h.bounds[i], cumulative);
+    }
+    out += fmt::format("{}_bucket{{le=\"+Inf\"}} {}\n{}_sum {}\n{}_count {}\n", name, h.count, name,
+                       h.sum, name, h.count);
+}
+
+template <std::size_t N>
+nlohmann::json histogram_json(const Histogram<N>& h) {
+    nlohmann::json buckets = nlohmann::json::array();
+    for (std::size_t i = 0; i < N; ++i) buckets.push_back({{"le", h.bounds[i]}, {"count", h.counts[i]}});
+    buckets.push_back({{"le", "+Inf"}, {"count", h.counts[N]}});
+    return {{"count", h.count}, {"sum", h.sum}, {"buckets", buckets}};
+}
+
+constexpr Outcome kOutcomes[] = {Outcome::selected, Outcome::rejected, Outcome::no_match,
+                                 Outcome::failed};
+
+}  // namespace
+
+std::string prometheus_text(const Stats& s) {
+    std::string out;
+    header(out, "snibind_connections_accepted_total", "counter", "Connections accepted.");
+    out += fmt::format("snibind_connections_accepted_total {}\n", s.accepted);
+    header(out, "snibind_connections_refused_total", "counter",
+           "Connections refused over limits.max_connections.");
+    out += fmt::format("snibind_connections_refused_total {}\n", s.refused);
+    header(out, "snibind_connections_total", "counter",
+           "Connections ended, by result (the access log's result field).");
+    for (const auto& [result, n] : s.results)
+        out += fmt::format("snibind_connections_total{{result=\"{}\"}} {}\n", label_value(result), n);
+    header(out, "snibind_connection_actions_total", "counter",
+           "Connections by action: terminate, forward, reject, fail, close (never routed).");
+    for (const auto& [action, n] : s.actions)
+        out += fmt::format("snibind_connection_actions_total{{action=\"{}\"}} {}\n",
+                           label_value(action), n);
+    header(out, "snibind_errors_total", "counter", "Connections that ended in error, by kind.");
+    for (const auto& [result, n] : s.results)
+        if (result != "closed")
+            out += fmt::format("snibind_errors_total{{kind=\"{}\"}} {}\n", label_value(result), n);
+    header(out, "snibind_decisions_total", "counter",
+           "Selection decisions, by the lookup step that decided (selection.md L1).");
+    for (std::size_t i = 0; i < kStepCount; ++i)
+        out += fmt::format("snibind_decisions_total{{step=\"{}\"}} {}\n",
+                           to_string(static_cast<Step>(i)), s.decisions_by_step[i]);
+    header(out, "snibind_decision_outcomes_total", "counter", "Selection decisions, by outcome.");
+    for (Outcome o : kOutcomes)
+        out += fmt::format("snibind_decision_outcomes_total{{outcome=\"{}\"}} {}\n", to_string(o),
+                           s.decisions_by_outcome[static_cast<std::size_t>(o)]);
+    header(out, "snibind_record_hits_total", "counter", "Connections each record was chosen for.");
+    for (const auto& [record, n] : s.record_hits)
+        out += fmt::format("snibind_record_hits_total{{record=\"{}\"}} {}\n", label_value(record), n);
+    header(out, "snibind_handshakes_total", "counter", "TLS handshakes completed (terminate).");
+    out += fmt::format("snibind_handshakes_total {}\n", s.handshakes);
+    header(out, "snibind_requests_total", "counter", "HTTP requests after termination.");
+    out += fmt::format("snibind_requests_total {}\n", s.requests);
+    histogram(out, "snibind_hello_bytes", "Size of the ClientHello in bytes.", s.hello_bytes);
+    histogram(out, "snibind_hello_reads", "Socket reads a ClientHello took.", s.hello_reads);
+    histogram(out, "snibind_handshake_seconds", "TLS handshake time (terminate).",
+              s.handshake_seconds);
+    histogram(out, "snibind_backend_connect_seconds", "Time to connect to a backend.",
+              s.backend_connect_seconds);
+    return out;
+}
+
+nlohmann::json stats_json(const Stats& s) {
+    nlohmann::json j;
+    j["accepted"] = s.accepted;
+    j["refused"] = s.refused;
+    j["handshakes"] = s.handshakes;
+    j["requests"] = s.requests;
+    j["errors"] = s.errors();
+    j["results"] = s.results;
+    j["actions"] = s.actions;
+    for (std::size_t i = 0; i < kStepCount; ++i)
+        j["decisions_by_step"][std::string(to_string(static_cast<Step>(i)))] =
+            s.decisions_by_step[i];
+    for (Outcome o : kOutcomes)
+        j["decisions_by_outcome"][std::string(to_string(o))] =
+            s.decisions_by_outcome[static_cast<std::size_t>(o)];
+    j["record_hits"] = nlohmann::json::object();
+    for (const auto& [record, n] : s.record_hits) j["record_hits"][record] = n;
+    j["hello_bytes"] = histogram_json(s.hello_bytes);
+    j["hello_reads"] = histogram_json(s.hello_reads);
+    j["handshake_seconds"] = histogram_json(s.handshake_seconds);
+    j["backend_connect_seconds"] = histogram_json(s.backend_connect_seconds);
+    return j;
+}
+
+}  // namespace snibind::admin

@@ -1,0 +1,38 @@
+#include "admin/stats.h"
+
+namespace snibind::admin {
+
+Stats::Stats() {
+    hello_bytes.bounds = {256, 512, 768, 1024, 1536, 2048, 4096, 16384};
+    hello_reads.bounds = {1, 2, 3, 5, 10, 100};
+    handshake_seconds.bounds = {0.0001, 0.00025, 0.0005, 0.001, 0.0025,
+                                0.005,  0.01,    0.025,  0.1,   1};
+    backend_connect_seconds.bounds = handshake_seconds.bounds;
+}
+
+void Stats::merge(const Stats& o) {
+    accepted += o.accepted;
+    refused += o.refused;
+    handshakes += o.handshakes;
+    requests += o.requests;
+    for (std::size_t i = 0; i < decisions_by_step.size(); ++i)
+        decisions_by_step[i] += o.decisions_by_step[i];
+    for (std::size_t i = 0; i < decisions_by_outcome.size(); ++i)
+        decisions_by_outcome[i] += o.decisions_by_outcome[i];
+    for (const auto& [k, v] : o.results) results[k] += v;
+    for (const auto& [k, v] : o.actions) actions[k] += v;
+    for (const auto& [k, v] : o.record_hits) record_hits[k] += v;
+    hello_bytes.merge(o.hello_bytes);
+    hello_reads.merge(o.hello_reads);
+    handshake_seconds.merge(o.handshake_seconds);
+    backend_connect_seconds.merge(o.backend_connect_seconds);
+}
+
+std::uint64_t Stats::errors() const {
+    std::uint64_t n = 0;
+    for (const auto& [k, v] : results)
+        if (k != "closed") n += v;
+    return n;
+}
+
+}  // namespace snibind::admin

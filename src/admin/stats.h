@@ -1,0 +1,65 @@
+#pragma once
+// What `snibind serve` counts. Each worker owns one Stats and is the only thread that writes it;
+// the admin console asks every worker for a copy (a message posted to its io_context) and merges
+// them, so counting needs no atomics and no locks.
+#include <array>
+#include <cstdint>
+#include <map>
+#include <string>
+#include <unordered_map>
+
+#include "bindings/selection.h"
+
+namespace snibind::admin {
+
+// A fixed-bucket histogram (Prometheus style: cumulative when rendered).
+template <std::size_t N>
+struct Histogram {
+    std::array<double, N> bounds{};  // upper bounds, increasing; +Inf is implicit
+    std::array<std::uint64_t, N + 1> counts{};
+    std::uint64_t count = 0;
+    double sum = 0;
+
+    void observe(double v) {
+        std::size_t i = 0;
+        while (i < N && v > bounds[i]) ++i;
+        ++counts[i];
+        ++count;
+        sum += v;
+    }
+    void merge(const Histogram& o) {
+        for (std::size_t i = 0; i <= N; ++i) counts[i] += o.counts[i];
+        count += o.count;
+        sum += o.sum;
+    }
+};
+
+inline constexpr std::size_t kStepCount = 7;  // the values of snibind::Step
+
+struct Stats {
+    Stats();
+
+    std::uint64_t accepted = 0, refused = 0;  // refused: over max_connections
+    std::uint64_t handshakes = 0;             // completed TLS handshakes (terminate)
+    std::uint64_t requests = 0;               // HTTP requests after termination
+    // Decisions: by the step that decided, and by outcome (selected, rejected, no_match, failed).
+    std::array<std::uint64_t, kStepCount> decisions_by_step{};
+    std::array<std::uint64_t, 4> decisions_by_outcome{};
+    // Connections by how they ended: the access log's `result` ("closed", "hello_timeout", ...).
+    std::map<std::string, std::uint64_t> results;
+    // ... and by what was done with them: terminate, forward, reject, fail, close (never routed).
+    std::map<std::string, std::uint64_t> actions;
+    // Per-record hits, by the record's display key ("IP:port 0.0.0.0:443").
+    std::unordered_map<std::string, std::uint64_t> record_hits;
+
+    Histogram<8> hello_bytes;               // bytes of the ClientHello
+    Histogram<6> hello_reads;               // socket reads it took
+    Histogram<10> handshake_seconds;        // TLS handshake, terminate mode
+    Histogram<10> backend_connect_seconds;  // connect (and TLS) to a backend
+
+    void merge(const Stats& other);
+    // Every `result` except "closed" and "draining" is an error kind.
+    std::uint64_t errors() const;
+};
+
+}  // namespace snibind::admin

@@ -1,0 +1,412 @@
+#include "http/http_message.h"
+
+#include <algorithm>
+#include <array>
+#include <cstdio>
+#include <ctime>
+#include <utility>
+
+namespace snibind::http {
+namespace {
+
+char ascii_lower(char c) {
+    return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
+}
+
+bool equals_ignore_case(std::string_view a, std::string_view b) {
+    return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+               return ascii_lower(x) == ascii_lower(y);
+           });
+}
+
+std::string_view trim_ows(std::string_view s) {
+    while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+    while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+    return s;
+}
+
+// Calls on_element for each element of a comma-separated header value (RFC 9110 5.6.1),
+// trimmed, skipping empty ones.
+template <class OnElement>
+void for_each_list_element(std::string_view value, OnElement on_element) {
+    while (!value.empty()) {
+        const auto comma = value.find(',');
+        const auto element = trim_ows(value.substr(0, comma));
+        if (!element.empty()) on_element(element);
+        if (comma == std::string_view::npos) break;
+        value.remove_prefix(comma + 1);
+    }
+}
+
+bool list_contains(std::string_view value, std::string_view token) {
+    bool found = false;
+    for_each_list_element(value, [&](std::string_view element) {
+        found = found || equals_ignore_case(element, token);
+    });
+    return found;
+}
+
+std::string_view errno_text(llhttp_errno_t code) {
+    // llhttp_errno_name aborts on values outside its map.
+    return code >= HPE_OK && code <= HPE_CB_CHUNK_EXTENSION_VALUE_COMPLETE ? llhttp_errno_name(code)
+                                                                           : "HPE_?";
+}
+
+// RFC 9110 6.4.1: whatever Content-Length says, these have no body.
+bool response_never_has_body(int status) {
+    return status / 100 == 1 || status == 204 || status == 304;
+}
+
+}  // namespace
+
+std::string_view MessageHead::header(std::string_view name) const {
+    for (const auto& [field, value] : headers) {
+        if (equals_ignore_case(field, name)) return value;
+    }
+    return {};
+}
+
+std::string_view MessageHead::path() const {
+    std::string_view rest = target;
+    if (const auto scheme = rest.find("://");
+        scheme != std::string_view::npos && rest.front() != '/') {
+        rest.remove_prefix(scheme + 3);
+        const auto slash = rest.find_first_of("/?#");
+        rest = slash == std::string_view::npos ? std::string_view{} : rest.substr(slash);
+    }
+    rest = rest.substr(0, rest.find_first_of("?#"));
+    // "*" (OPTIONS), authority-form (CONNECT) and an absolute-form without a path all mean the
+    // root.
+    if (rest.empty() || rest.front() != '/') return "/";
+    return rest;
+}
+
+// The llhttp callbacks, with access to the parser's private state.
+struct MessageParserCallbacks {
+    static MessageParser& self(llhttp_t* p) { return *static_cast<MessageParser*>(p->data); }
+
+    static int on_method(llhttp_t* p, const char* at, std::size_t length) {
+        self(p).head_.method.append(at, length);
+        return HPE_OK;
+    }
+    static int on_url(llhttp_t* p, const char* at, std::size_t length) {
+        self(p).head_.target.append(at, length);
+        return HPE_OK;
+    }
+    static int on_status(llhttp_t* p, const char* at, std::size_t length) {
+        self(p).head_.reason.append(at, length);
+        return HPE_OK;
+    }
+    static int on_header_field(llhttp_t* p, const char* at, std::size_t length) {
+        auto& parser = self(p);
+        // Trailers after a chunked body are not part of the head.
+        if (!parser.head_done_) parser.field_.append(at, length);
+        return HPE_OK;
+    }
+    static int on_header_value(llhttp_t* p, const char* at, std::size_t length) {
+        auto& parser = self(p);
+        if (!parser.head_done_) parser.value_.append(at, length);
+        return HPE_OK;
+    }
+    static int on_header_value_complete(llhttp_t* p) {
+        auto& parser = self(p);
+        if (!parser.head_done_) {
+            parser.head_.headers.emplace_back(std::move(parser.field_),
+                                              std::string(trim_ows(parser.value_)));
+        }
+        parser.field_.clear();
+        parser.value_.clear();
+        return HPE_OK;
+    }
+    static int on_headers_complete(llhttp_t* p) {
+        auto& parser = self(p);
+        // What returning 1 would do; we return HPE_PAUSED instead so that parse() can stop here.
+        if (parser.kind_ == MessageParser::Kind::response &&
+            (parser.no_body_ || response_never_has_body(p->status_code))) {
+            p->flags |= F_SKIPBODY;
+        }
+        auto& head = parser.head_;
+        head.version_major = p->http_major;
+        head.version_minor = p->http_minor;
+        head.status = parser.kind_ == MessageParser::Kind::response ? p->status_code : 0;
+        head.keep_alive = llhttp_should_keep_alive(p) != 0;
+        parser.chunked_ = (p->flags & F_CHUNKED) != 0;
+        parser.content_length_ =
+            (p->flags & F_CONTENT_LENGTH) ? static_cast<std::int64_t>(p->content_length) : -1;
+        parser.head_done_ = true;
+        return HPE_PAUSED;
+    }
+    static int on_message_complete(llhttp_t* p) {
+        self(p).message_done_ = true;
+        return HPE_PAUSED;
+    }
+};
+
+MessageParser::MessageParser(Kind kind) : kind_(kind) {
+    llhttp_settings_init(&settings_);
+    settings_.on_method = &MessageParserCallbacks::on_method;
+    settings_.on_url = &MessageParserCallbacks::on_url;
+    settings_.on_status = &MessageParserCallbacks::on_status;
+    settings_.on_header_field = &MessageParserCallbacks::on_header_field;
+    settings_.on_header_value = &MessageParserCallbacks::on_header_value;
+    settings_.on_header_value_complete = &MessageParserCallbacks::on_header_value_complete;
+    settings_.on_headers_complete = &MessageParserCallbacks::on_headers_complete;
+    settings_.on_message_complete = &MessageParserCallbacks::on_message_complete;
+    llhttp_init(&parser_, kind == Kind::request ? HTTP_REQUEST : HTTP_RESPONSE, &settings_);
+    parser_.data = this;
+}
+
+MessageParser::~MessageParser() = default;
+
+MessageParser::Progress MessageParser::fail(std::string why, std::size_t consumed) {
+    error_ = std::move(why);
+    return {Event::error, consumed};
+}
+
+MessageParser::Progress MessageParser::parse(std::span<const char> input) {
+    if (!error_.empty()) return {Event::error, 0};
+    if (message_done_) return {Event::message_complete, 0};
+    if (head_done_) return run_llhttp(input);
+
+    // Never hand llhttp more head than we accept, so a huge head is refused without being parsed.
+    const auto head_room = kMaxHeadBytes - head_bytes_;
+    auto progress = run_llhttp(input.first(std::min(input.size(), head_room)));
+    if (progress.event == Event::error) return progress;
+    head_bytes_ += progress.consumed;
+    if (!head_done_ && head_bytes_ >= kMaxHeadBytes) {
+        return fail("message head larger than " + std::to_string(kMaxHeadBytes) + " bytes",
+                    progress.consumed);
+    }
+    return progress;
+}
+
+MessageParser::Progress MessageParser::run_llhttp(std::span<const char> input) {
+    // Our own pause from the last call: the parser stopped at a boundary, carry on from there.
+    if (llhttp_get_errno(&parser_) == HPE_PAUSED) llhttp_resume(&parser_);
+    const bool head_was_done = head_done_;
+    // An empty span may have a null data(), and llhttp computes data + 0: undefined for null.
+    static constexpr char kNothing[1] = {};
+    if (input.empty()) input = std::span<const char>(kNothing, 0);
+    const auto code = llhttp_execute(&parser_, input.data(), input.size());
+    if (code == HPE_OK) return {Event::need_more, input.size()};
+
+    const char* stop = llhttp_get_error_pos(&parser_);
+    const std::size_t consumed =
+        stop != nullptr && stop >= input.data() && stop <= input.data() + input.size()
+            ? static_cast<std::size_t>(stop - input.data())
+            : 0;
+    if (code == HPE_PAUSED || code == HPE_PAUSED_UPGRADE) {
+        if (message_done_) return {Event::message_complete, consumed};
+        if (head_done_ && !head_was_done) return {Event::head_complete, consumed};
+    }
+    const char* reason = llhttp_get_error_reason(&parser_);
+    auto why = std::string(errno_text(code));
+    if (reason != nullptr && *reason != '\0') why.append(": ").append(reason);
+    return fail(std::move(why), consumed);
+}
+
+MessageParser::Progress MessageParser::finish() {
+    if (!error_.empty()) return {Event::error, 0};
+    if (message_done_) return {Event::message_complete, 0};
+    // A message without a body completes without more bytes; let it before judging the close.
+    if (head_done_) {
+        const auto pending = run_llhttp({});
+        if (pending.event != Event::need_more) return pending;
+    }
+    if (llhttp_get_errno(&parser_) == HPE_PAUSED) llhttp_resume(&parser_);
+    const auto code = llhttp_finish(&parser_);
+    if (message_done_) return {Event::message_complete, 0};
+    if (code == HPE_OK) return {Event::need_more, 0};
+    const char* reason = llhttp_get_error_reason(&parser_);
+    return fail(std::string(errno_text(code)) + ": " +
+                    (reason != nullptr ? reason : "connection closed inside a message"),
+                0);
+}
+
+void MessageParser::next() {
+    // After an error the stream has no message boundaries left to find.
+    if (!error_.empty()) return;
+    // A fresh start per message: llhttp's own post-message checks (such as refusing bytes after
+    // "Connection: close") are the caller's decision, made from head().keep_alive.
+    llhttp_reset(&parser_);
+    head_ = MessageHead{};
+    field_.clear();
+    value_.clear();
+    head_bytes_ = 0;
+    head_done_ = message_done_ = false;
+    chunked_ = false;
+    content_length_ = -1;
+}
+
+bool MessageParser::body_chunked() const {
+    return chunked_;
+}
+
+std::int64_t MessageParser::content_length() const {
+    return content_length_;
+}
+
+namespace {
+
+bool is_websocket_upgrade(const MessageHead& head) {
+    return list_contains(head.header("Upgrade"), "websocket") &&
+           list_contains(head.header("Connection"), "upgrade");
+}
+
+// Headers that describe this hop only (RFC 9110 7.6.1), plus those the client named in
+// Connection. Framing headers and Host stay whatever Connection says: dropping them would make
+// the backend read the untouched body differently from us.
+bool is_hop_by_hop(std::string_view name, const MessageHead& head, bool websocket) {
+    for (std::string_view never : {"Host", "Content-Length", "Transfer-Encoding"}) {
+        if (equals_ignore_case(name, never)) return false;
+    }
+    for (std::string_view hop : {"Connection", "Keep-Alive", "Proxy-Connection", "TE"}) {
+        if (equals_ignore_case(name, hop)) return true;
+    }
+    if (equals_ignore_case(name, "Upgrade")) return !websocket;
+    bool named = false;
+    for (const auto& [field, value] : head.headers) {
+        if (equals_ignore_case(field, "Connection")) named = named || list_contains(value, name);
+    }
+    return named;
+}
+
+bool is_token_char(char c) {
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+           std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
+}
+
+// A Forwarded parameter value: a token as is, anything else as a quoted-string (RFC 7239 4).
+std::string forwarded_value(std::string_view value) {
+    if (!value.empty() && std::all_of(value.begin(), value.end(), is_token_char)) {
+        return std::string(value);
+    }
+    std::string quoted = "\"";
+    for (char c : value) {
+        if (c == '"' || c == '\\') quoted += '\\';
+        quoted += c;
+    }
+    return quoted + '"';
+}
+
+// RFC 7239 6: an IPv6 node is bracketed (and therefore quoted).
+std::string forwarded_node(std::string_view ip) {
+    if (ip.size() >= 2 && ip.front() == '[' && ip.back() == ']') ip = ip.substr(1, ip.size() - 2);
+    if (ip.find(':') != std::string_view::npos) return forwarded_value("[" + std::string(ip) + "]");
+    return forwarded_value(ip);
+}
+
+void append_header(std::string& out, std::string_view name, std::string_view value) {
+    out.append(name).append(": ").append(value).append("\r\n");
+}
+
+// The values of every header called name, joined as one list.
+std::string joined_values(const MessageHead& head, std::string_view name) {
+    std::string joined;
+    for (const auto& [field, value] : head.headers) {
+        if (!equals_ignore_case(field, name) || value.empty()) continue;
+        if (!joined.empty()) joined += ", ";
+        joined += value;
+    }
+    return joined;
+}
+
+}  // namespace
+
+std::string backend_request_head(const MessageHead& head, std::string_view client_ip,
+                                 std::string_view proto, bool keep_alive) {
+    const bool websocket = is_websocket_upgrade(head);
+    std::string out;
+    out.reserve(256 + head.target.size() + head.headers.size() * 48);
+    out.append(head.method).append(" ").append(head.target).append(" HTTP/");
+    out.append(std::to_string(head.version_major)).append(".");
+    out.append(std::to_string(head.version_minor)).append("\r\n");
+
+    for (const auto& [field, value] : head.headers) {
+        if (is_hop_by_hop(field, head, websocket)) continue;
+        // Rewritten below: the chain is extended, the protocol is what this hop saw.
+        if (equals_ignore_case(field, "X-Forwarded-For") ||
+            equals_ignore_case(field, "X-Forwarded-Proto") ||
+            equals_ignore_case(field, "Forwarded")) {
+            continue;
+        }
+        append_header(out, field, value);
+    }
+
+    std::string forwarded_for = joined_values(head, "X-Forwarded-For");
+    if (!forwarded_for.empty()) forwarded_for += ", ";
+    forwarded_for += client_ip;
+    append_header(out, "X-Forwarded-For", forwarded_for);
+    append_header(out, "X-Forwarded-Proto", proto);
+
+    std::string forwarded = joined_values(head, "Forwarded");
+    if (!forwarded.empty()) forwarded += ", ";
+    forwarded += "for=" + forwarded_node(client_ip) + ";proto=" + forwarded_value(proto);
+    if (const auto host = head.header("Host"); !host.empty()) {
+        forwarded += ";host=" + forwarded_value(host);
+    }
+    append_header(out, "Forwarded", forwarded);
+
+    if (websocket) {
+        append_header(out, "Connection", "Upgrade");
+    } else {
+        append_header(out, "Connection", keep_alive ? "keep-alive" : "close");
+    }
+    out.append("\r\n");
+    return out;
+}
+
+std::string simple_response(int status, std::string_view reason, std::string_view content_type,
+                            std::string_view body, bool keep_alive) {
+    std::string out = "HTTP/1.1 " + std::to_string(status) + " ";
+    out.append(reason).append("\r\n");
+    if (!content_type.empty()) append_header(out, "Content-Type", content_type);
+    append_header(out, "Server", "snibind");
+    append_header(out, "Content-Length", std::to_string(body.size()));
+    append_header(out, "Connection", keep_alive ? "keep-alive" : "close");
+    out.append("\r\n").append(body);
+    return out;
+}
+
+std::string http_date(std::chrono::system_clock::time_point when) {
+    static constexpr std::array<const char*, 7> kDays{"Sun", "Mon", "Tue", "Wed",
+                                                      "Thu", "Fri", "Sat"};
+    static constexpr std::array<const char*, 12> kMonths{"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                                                         "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+    const std::time_t seconds = std::chrono::system_clock::to_time_t(when);
+    std::tm utc{};
+    gmtime_r(&seconds, &utc);
+    std::array<char, 32> text{};
+    const int length =
+        std::snprintf(text.data(), text.size(), "%s, %02d %s %04d %02d:%02d:%02d GMT",
+                      kDays.at(static_cast<std::size_t>(utc.tm_wday)), utc.tm_mday,
+                      kMonths.at(static_cast<std::size_t>(utc.tm_mon)), utc.tm_year + 1900,
+                      utc.tm_hour, utc.tm_min, utc.tm_sec);
+    return std::string(text.data(), static_cast<std::size_t>(std::max(length, 0)));
+}
+
+std::string invalid_hostname_response(std::chrono::system_clock::time_point now) {
+    // HTTP.sys's page since Windows Vista, 334 bytes, CRLF line ends.
+    static constexpr std::string_view kBody =
+        "<!DOCTYPE HTML PUBLIC \"-//W3C//DTD HTML 4.01//EN\"\"http://www.w3.org/TR/html4/"
+        "strict.dtd\">\r\n"
+        "<HTML><HEAD><TITLE>Bad Request</TITLE>\r\n"
+        "<META HTTP-EQUIV=\"Content-Type\" Content=\"text/html; charset=us-ascii\"></HEAD>\r\n"
+        "<BODY><h2>Bad Request - Invalid Hostname</h2>\r\n"
+        "<hr><p>HTTP Error 400. The request hostname is invalid.</p>\r\n"
+        "</BODY></HTML>\r\n";
+    std::string out = "HTTP/1.1 400 Bad Request\r\n";
+    append_header(out, "Content-Type", "text/html; charset=us-ascii");
+    append_header(out, "Server", "Microsoft-HTTPAPI/2.0");
+    append_header(out, "Date", http_date(now));
+    append_header(out, "Connection", "close");
+    append_header(out, "Content-Length", std::to_string(kBody.size()));
+    out.append("\r\n").append(kBody);
+    return out;
+}
+
+std::string invalid_hostname_response() {
+    return invalid_hostname_response(std::chrono::system_clock::now());
+}
+
+}  // namespace snibind::http

@@ -1,0 +1,67 @@
+#pragma once
+// The numbers of one `snibind load` run, and their renderings: a table for people, one JSON
+// object for machines.
+#include <sys/types.h>
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+
+#include <nlohmann/json_fwd.hpp>
+
+#include "load/histogram.h"
+#include "load/load_options.h"
+
+namespace snibind::load {
+
+// The key under which connections without SNI are reported per name.
+inline constexpr std::string_view kNoSniName = "(no sni)";
+
+struct ServerCpu {
+    pid_t pid = 0;
+    std::chrono::nanoseconds used{0};  // during the measured interval
+};
+
+struct LoadReport {
+    Mode mode = Mode::handshake;
+    std::string target;
+    unsigned threads = 1;
+    std::size_t concurrency = 1;
+    double seconds = 0;  // the measured interval
+
+    std::uint64_t connections = 0;  // measured connections, completed + errors
+    std::uint64_t completed = 0;    // without any error
+    std::uint64_t errors = 0;
+    std::map<std::string, std::uint64_t> errors_by_kind;  // "reset", "tls alert: ...", ...
+
+    // hello: connections the server answered, and those it closed without a byte.
+    std::uint64_t replied = 0, closed_without_reply = 0;
+    // TLS modes.
+    std::uint64_t handshakes = 0, resumed = 0;
+    std::map<std::string, std::map<std::string, std::uint64_t>> certificates;  // name → hex → n
+    // request mode.
+    std::uint64_t requests = 0;
+    std::map<int, std::uint64_t> http_status;
+
+    // Connect until the first byte back (hello) or the end of the handshake (TLS modes).
+    LatencyHistogram connect_latency;
+    // request mode: request sent until response complete.
+    LatencyHistogram request_latency;
+
+    bool expect = false;
+    std::uint64_t expect_checked = 0, expect_mismatches = 0;
+
+    std::optional<ServerCpu> server;
+
+    double per_second(std::uint64_t n) const { return seconds > 0 ? n / seconds : 0.0; }
+    // Server CPU microseconds per measured connection (also in request mode: the connection is
+    // the unit compared across servers).
+    std::optional<double> server_cpu_us_per_connection() const;
+};
+
+nlohmann::json report_json(const LoadReport& report);
+std::string report_text(const LoadReport& report);
+
+}  // namespace snibind::load

@@ -1,0 +1,753 @@
+#include "load/load_runner.h"
+
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+
+#include <fmt/format.h>
+#include <array>
+#include <atomic>
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+#include <cerrno>
+#include <condition_variable>
+#include <cstdio>
+#include <exception>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <unordered_map>
+
+#include "http/http_message.h"
+#include "load/expectations.h"
+#include "load/hello_template.h"
+#include "load/sampling.h"
+#include "load/server_cpu.h"
+
+namespace snibind::load {
+
+namespace {
+
+namespace asio = boost::asio;
+using tcp = asio::ip::tcp;
+using Clock = std::chrono::steady_clock;
+using boost::system::error_code;
+constexpr auto kAwait = asio::as_tuple(asio::use_awaitable);
+
+struct SslFree {
+    void operator()(SSL* s) const { SSL_free(s); }
+    void operator()(SSL_CTX* c) const { SSL_CTX_free(c); }
+};
+using SslPtr = std::unique_ptr<SSL, SslFree>;
+using SslCtxPtr = std::unique_ptr<SSL_CTX, SslFree>;
+
+std::uint64_t micros(Clock::duration d) {
+    return static_cast<std::uint64_t>(
+        std::chrono::duration_cast<std::chrono::microseconds>(d).count());
+}
+
+tcp::endpoint to_asio(const IpAddress& a, std::uint16_t port) {
+    if (!a.v6) {
+        std::uint32_t v4 = 0;
+        for (int i = 0; i < 4; ++i) v4 = (v4 << 8) | a.bytes[i];
+        return {asio::ip::address_v4(v4), port};
+    }
+    asio::ip::address_v6::bytes_type b;
+    std::copy(a.bytes.begin(), a.bytes.end(), b.begin());
+    return {asio::ip::address_v6(b), port};
+}
+
+// The error kinds of the report, named for what the server did.
+std::string socket_error_kind(const error_code& ec) {
+    if (ec == asio::error::connection_refused) return "refused";
+    if (ec == asio::error::connection_reset || ec == asio::error::broken_pipe) return "reset";
+    if (ec == asio::error::timed_out) return "timeout";
+    if (ec == asio::error::eof) return "closed";
+    return ec.message();
+}
+
+// Everything the threads share: read-only during the run apart from the atomics.
+struct Plan {
+    Plan(const LoadOptions& o, const ExpectationTable* e)
+        : options(o), expect(e), sampler(o.names.size(), o.zipf) {}
+
+    const LoadOptions& options;
+    const ExpectationTable* expect = nullptr;
+    std::vector<tcp::endpoint> endpoints;
+    std::vector<std::string> endpoint_hosts;  // the Host header when there is no SNI
+    const HelloTemplate* hello = nullptr;
+    NameSampler sampler;
+    SSL_CTX* ssl_ctx = nullptr;
+    Clock::time_point start, measure_start;
+    std::optional<Clock::time_point> measure_end;
+    std::atomic<std::uint64_t> tickets{0};  // measured connections started (--connections)
+    std::atomic<std::uint64_t> paced{0};    // connections started (--rate)
+
+    std::size_t no_sni_index() const { return options.names.size(); }
+    const std::string* name(std::size_t index) const {
+        return index < options.names.size() ? &options.names[index] : nullptr;
+    }
+};
+
+// One connection from start to end.
+struct Attempt {
+    std::size_t name = 0;  // Plan::no_sni_index() for none
+    std::size_t destination = 0;
+    bool measured = false;
+    Clock::time_point started;
+    std::optional<Clock::duration> connect_latency;
+    std::string error;  // the first error, as a report kind; empty: none
+    bool replied = false, closed_without_reply = false;
+    bool handshake = false, resumed = false;
+    std::optional<Thumbprint> served;
+};
+
+struct ThreadStats {
+    std::uint64_t connections = 0, completed = 0, errors = 0;
+    std::uint64_t replied = 0, closed_without_reply = 0, handshakes = 0, resumed = 0, requests = 0;
+    std::uint64_t expect_checked = 0, expect_mismatches = 0;
+    std::map<std::string, std::uint64_t> errors_by_kind;
+    std::map<int, std::uint64_t> http_status;
+    std::unordered_map<std::size_t, std::vector<std::pair<Thumbprint, std::uint64_t>>> served;
+    LatencyHistogram connect_latency, request_latency;
+    Clock::time_point last_completion{};
+};
+
+class Worker;
+
+// One connection at a time, over and over: its socket, timers and reusable buffers.
+struct Slot {
+    explicit Slot(asio::io_context& io, Worker& w)
+        : socket(io), watchdog(io), pacer(io), worker(w) {}
+    tcp::socket socket;
+    asio::steady_timer watchdog, pacer;
+    Worker& worker;
+    std::uint64_t generation = 0;  // tells a stale watchdog from the current one
+    bool timed_out = false;
+    const char* alert = nullptr;  // the last alert the server sent (info callback)
+    std::uint64_t session_key = 0;
+    Bytes hello;
+    std::vector<std::size_t> writes;
+    std::array<char, 16 * 1024> buffer;
+    std::vector<std::pair<int, Clock::duration>> responses;  // status, latency
+};
+
+struct TlsStatus {
+    enum State { ok, closed, failed } state = ok;
+    std::string error;
+};
+
+class Worker {
+  public:
+    Worker(Plan& plan, unsigned index, std::size_t slots)
+        : plan_(plan),
+          rng_(make_rng(plan.options.seed, index)),
+          next_destination_(index),
+          end_timer_(io_) {
+        for (std::size_t i = 0; i < slots; ++i)
+            slots_.push_back(std::make_unique<Slot>(io_, *this));
+    }
+    ~Worker() {
+        for (auto& [key, kept] : sessions_)
+            for (SSL_SESSION* session : kept) SSL_SESSION_free(session);
+    }
+    Worker(const Worker&) = delete;
+    Worker& operator=(const Worker&) = delete;
+
+    void run();
+    const ThreadStats& stats() const { return stats_; }
+    std::uint64_t live_connections() const {
+        return live_connections_.load(std::memory_order_relaxed);
+    }
+    std::uint64_t live_errors() const { return live_errors_.load(std::memory_order_relaxed); }
+
+    // Keeps a session the server offered (a TLS 1.3 ticket, or a TLS 1.2 session id or ticket).
+    void store_session(std::uint64_t key, SSL_SESSION* session) {
+        std::vector<SSL_SESSION*>& kept = sessions_[key];
+        if (kept.size() == kMaxSessionsPerKey) {
+            SSL_SESSION_free(kept.front());
+            kept.erase(kept.begin());
+        }
+        kept.push_back(session);
+    }
+    // Offers the newest kept session to `ssl`. RFC 8446 C.4: a TLS 1.3 ticket is used once (and
+    // a server with stateful tickets, as snibind without enablesessionticket, accepts it only
+    // once), so it is handed over; a TLS 1.2 session stays for the next connection.
+    void offer_session(std::uint64_t key, SSL* ssl) {
+        auto it = sessions_.find(key);
+        if (it == sessions_.end() || it->second.empty()) return;
+        SSL_SESSION* session = it->second.back();
+        SSL_set_session(ssl, session);
+        if (SSL_SESSION_get_protocol_version(session) == TLS1_3_VERSION) {
+            SSL_SESSION_free(session);
+            it->second.pop_back();
+        }
+    }
+
+  private:
+    asio::awaitable<void> slot_loop(Slot& s);
+    asio::awaitable<bool> next_start(Slot& s, Attempt& a);
+    asio::awaitable<void> connection(Slot& s, Attempt& a);
+    asio::awaitable<std::string> hello_exchange(Slot& s, Attempt& a);
+    asio::awaitable<std::string> tls_exchange(Slot& s, Attempt& a);
+    asio::awaitable<std::string> requests(Slot& s, Attempt& a, SSL* ssl);
+    asio::awaitable<std::string> close_tls(Slot& s, SSL* ssl);
+    template <class Op>
+    asio::awaitable<TlsStatus> tls_call(Slot& s, SSL* ssl, Op op, int& result);
+    error_code settle(Slot& s, error_code ec) const;
+    void stop_all();
+    void record(Slot& s, Attempt& a);
+
+    Plan& plan_;
+    asio::io_context io_{1};
+    Rng rng_;
+    std::uint64_t next_destination_;
+    std::vector<std::unique_ptr<Slot>> slots_;
+    std::size_t running_slots_ = 0;
+    asio::steady_timer end_timer_;
+    bool stopping_ = false;
+    ThreadStats stats_;
+    std::atomic<std::uint64_t> live_connections_{0}, live_errors_{0};
+    static constexpr std::size_t kMaxSessionsPerKey = 16;
+    std::unordered_map<std::uint64_t, std::vector<SSL_SESSION*>> sessions_;  // oldest first
+};
+
+// OpenSSL callbacks: SSL app data is the Slot.
+int on_new_session(SSL* ssl, SSL_SESSION* session) {
+    auto* s = static_cast<Slot*>(SSL_get_app_data(ssl));
+    s->worker.store_session(s->session_key, session);
+    return 1;  // the worker keeps the reference
+}
+
+void on_info(const SSL* ssl, int where, int value) {
+    if ((where & SSL_CB_READ_ALERT) == 0 || (value & 0xff) == SSL_AD_CLOSE_NOTIFY) return;
+    if (auto* s = static_cast<Slot*>(SSL_get_app_data(ssl)))
+        s->alert = SSL_alert_desc_string_long(value);
+}
+
+void Worker::run() {
+    running_slots_ = slots_.size();
+    for (auto& slot : slots_)
+        asio::co_spawn(io_, slot_loop(*slot), [](std::exception_ptr e) {
+            if (e) std::rethrow_exception(e);  // out of io_.run(), to the thread's catch
+        });
+    if (plan_.measure_end) {
+        end_timer_.expires_at(*plan_.measure_end);
+        end_timer_.async_wait([this](error_code ec) {
+            if (!ec) stop_all();
+        });
+    }
+    io_.run();
+}
+
+// The measured interval is over: connections still open end now and are not counted.
+void Worker::stop_all() {
+    stopping_ = true;
+    for (auto& s : slots_) {
+        error_code ignored;
+        s->socket.cancel(ignored);
+        s->pacer.cancel();
+        s->watchdog.cancel();
+    }
+}
+
+error_code Worker::settle(Slot& s, error_code ec) const {
+    if (stopping_) return asio::error::operation_aborted;
+    if (s.timed_out) return asio::error::timed_out;
+    return ec;
+}
+
+asio::awaitable<void> Worker::slot_loop(Slot& s) {
+    Attempt a;
+    while (co_await next_start(s, a)) {
+        co_await connection(s, a);
+        record(s, a);
+    }
+    if (--running_slots_ == 0) end_timer_.cancel();  // nothing left: let io_.run() return
+}
+
+asio::awaitable<bool> Worker::next_start(Slot& s, Attempt& a) {
+    const LoadOptions& o = plan_.options;
+    if (stopping_) co_return false;
+    if (o.rate > 0) {
+        const auto at = plan_.start + pacing_offset(plan_.paced.fetch_add(1), o.rate);
+        if (at > Clock::now()) {
+            s.pacer.expires_at(at);
+            co_await s.pacer.async_wait(kAwait);
+            if (stopping_) co_return false;
+        }
+    }
+    const auto now = Clock::now();
+    if (plan_.measure_end && now >= *plan_.measure_end) co_return false;
+    a = Attempt{};
+    a.measured = now >= plan_.measure_start;
+    if (o.connections && a.measured && plan_.tickets.fetch_add(1) >= *o.connections)
+        co_return false;
+    if (o.names.empty() || (o.no_sni > 0 && uniform01(rng_) < o.no_sni))
+        a.name = plan_.no_sni_index();
+    else
+        a.name = plan_.sampler.sample(rng_);
+    a.destination = next_destination_++ % plan_.endpoints.size();
+    co_return true;
+}
+
+asio::awaitable<void> Worker::connection(Slot& s, Attempt& a) {
+    s.timed_out = false;
+    s.alert = nullptr;
+    s.responses.clear();
+    const std::uint64_t generation = ++s.generation;
+    s.watchdog.expires_after(plan_.options.timeout);
+    s.watchdog.async_wait([&s, generation](error_code ec) {
+        if (ec || generation != s.generation) return;
+        s.timed_out = true;
+        error_code ignored;
+        s.socket.cancel(ignored);  // not close(): OpenSSL may still hold the descriptor
+    });
+
+    a.started = Clock::now();
+    const tcp::endpoint& endpoint = plan_.endpoints[a.destination];
+    error_code ec;
+    s.socket.open(endpoint.protocol(), ec);
+    if (!ec) s.socket.set_option(tcp::no_delay(true), ec);
+    if (!ec) {
+        auto [connected] = co_await s.socket.async_connect(endpoint, kAwait);
+        ec = settle(s, connected);
+    }
+    if (ec) {
+        a.error = socket_error_kind(ec);
+    } else if (plan_.options.mode == Mode::hello) {
+        a.error = co_await hello_exchange(s, a);
+    } else {
+        a.error = co_await tls_exchange(s, a);
+    }
+
+    ++s.generation;
+    s.watchdog.cancel();
+    error_code ignored;
+    s.socket.close(ignored);
+}
+
+asio::awaitable<std::string> Worker::hello_exchange(Slot& s, Attempt& a) {
+    const LoadOptions& o = plan_.options;
+    const std::string* name = plan_.name(a.name);
+    plan_.hello->build(name ? std::optional<std::string_view>(*name) : std::nullopt,
+                       o.split_records, s.hello);
+    s.writes = split_sizes(s.hello.size(), o.one_byte_writes ? s.hello.size() : o.split_writes);
+    std::size_t at = 0;
+    for (std::size_t n : s.writes) {
+        auto [written, bytes] =
+            co_await asio::async_write(s.socket, asio::buffer(s.hello.data() + at, n), kAwait);
+        if (auto ec = settle(s, written)) co_return socket_error_kind(ec);
+        at += n;
+    }
+    auto [read, bytes] = co_await s.socket.async_read_some(asio::buffer(s.buffer), kAwait);
+    a.connect_latency = Clock::now() - a.started;
+    const error_code ec = settle(s, read);
+    if (ec == asio::error::eof) {
+        a.closed_without_reply = true;
+        co_return std::string();
+    }
+    if (ec) co_return socket_error_kind(ec);
+    a.replied = true;
+    // Read what has already arrived, so closing does not answer unread data with a reset.
+    error_code drained;
+    while (s.socket.available(drained) > 0 && !drained)
+        s.socket.read_some(asio::buffer(s.buffer), drained);
+    co_return std::string();
+}
+
+template <class Op>
+asio::awaitable<TlsStatus> Worker::tls_call(Slot& s, SSL* ssl, Op op, int& result) {
+    for (;;) {
+        ERR_clear_error();
+        errno = 0;
+        const int r = op();
+        if (r > 0) {
+            result = r;
+            co_return TlsStatus{};
+        }
+        const int saved_errno = errno;
+        const int error = SSL_get_error(ssl, r);
+        if (error == SSL_ERROR_WANT_READ || error == SSL_ERROR_WANT_WRITE) {
+            auto [waited] = co_await s.socket.async_wait(
+                error == SSL_ERROR_WANT_READ ? tcp::socket::wait_read : tcp::socket::wait_write,
+                kAwait);
+            if (auto ec = settle(s, waited))
+                co_return TlsStatus{TlsStatus::failed, socket_error_kind(ec)};
+            continue;
+        }
+        if (error == SSL_ERROR_ZERO_RETURN) co_return TlsStatus{TlsStatus::closed, "closed"};
+        if (error == SSL_ERROR_SYSCALL) {
+            if (saved_errno == 0) co_return TlsStatus{TlsStatus::closed, "closed"};
+            co_return TlsStatus{
+                TlsStatus::failed,
+                socket_error_kind(error_code(saved_errno, boost::system::system_category()))};
+        }
+        if (s.alert) co_return TlsStatus{TlsStatus::failed, std::string("tls alert: ") + s.alert};
+        const unsigned long e = ERR_peek_error();
+        if (ERR_GET_REASON(e) == SSL_R_UNEXPECTED_EOF_WHILE_READING)
+            co_return TlsStatus{TlsStatus::closed, "closed"};
+        const char* reason = ERR_reason_error_string(e);
+        co_return TlsStatus{TlsStatus::failed,
+                            std::string("tls error: ") + (reason ? reason : "unknown")};
+    }
+}
+
+asio::awaitable<std::string> Worker::tls_exchange(Slot& s, Attempt& a) {
+    const LoadOptions& o = plan_.options;
+    SslPtr ssl(SSL_new(plan_.ssl_ctx));
+    if (!ssl) co_return "tls error: SSL_new failed";
+    error_code ec;
+    s.socket.native_non_blocking(true, ec);
+    SSL_set_fd(ssl.get(), s.socket.native_handle());
+    SSL_set_app_data(ssl.get(), &s);
+    SSL_set_connect_state(ssl.get());
+    if (const std::string* name = plan_.name(a.name))
+        SSL_set_tlsext_host_name(ssl.get(), name->c_str());
+    if (o.mode == Mode::resume) {
+        s.session_key = a.destination * (plan_.no_sni_index() + 1) + a.name;
+        offer_session(s.session_key, ssl.get());
+    }
+
+    int result = 0;
+    TlsStatus st = co_await tls_call(
+        s, ssl.get(), [&] { return SSL_do_handshake(ssl.get()); }, result);
+    if (st.state != TlsStatus::ok) co_return st.error;
+    a.connect_latency = Clock::now() - a.started;
+    a.handshake = true;
+    a.resumed = SSL_session_reused(ssl.get()) == 1;
+    if (X509* peer = SSL_get0_peer_certificate(ssl.get())) {
+        Thumbprint t;
+        unsigned length = static_cast<unsigned>(t.bytes.size());
+        if (X509_digest(peer, EVP_sha1(), t.bytes.data(), &length) == 1) a.served = t;
+    }
+    std::string error;
+    if (o.mode == Mode::request) error = co_await requests(s, a, ssl.get());
+    if (error.empty()) error = co_await close_tls(s, ssl.get());
+    co_return error;
+}
+
+asio::awaitable<std::string> Worker::requests(Slot& s, Attempt& a, SSL* ssl) {
+    const LoadOptions& o = plan_.options;
+    const std::string* name = plan_.name(a.name);
+    const std::string& host = name ? *name : plan_.endpoint_hosts[a.destination];
+    http::MessageParser parser(http::MessageParser::Kind::response);
+    std::size_t begin = 0, end = 0;  // response bytes in s.buffer not yet parsed
+    for (std::size_t i = 0; i < o.keepalive; ++i) {
+        const bool last = i + 1 == o.keepalive;
+        // The last request asks the server to close, as a client that is done would.
+        const std::string request =
+            fmt::format("GET {} HTTP/1.1\r\nHost: {}\r\nUser-Agent: snibind-load\r\n{}\r\n", o.path,
+                        host, last ? "Connection: close\r\n" : "");
+        const auto sent_at = Clock::now();
+        int n = 0;
+        TlsStatus st = co_await tls_call(
+            s, ssl,
+            [&] { return SSL_write(ssl, request.data(), static_cast<int>(request.size())); }, n);
+        if (st.state != TlsStatus::ok) co_return st.error;
+        for (bool complete = false; !complete;) {
+            if (begin == end) {
+                st = co_await tls_call(
+                    s, ssl,
+                    [&] {
+                        return SSL_read(ssl, s.buffer.data(), static_cast<int>(s.buffer.size()));
+                    },
+                    n);
+                if (st.state == TlsStatus::failed) co_return st.error;
+                if (st.state == TlsStatus::closed) {
+                    if (parser.finish().event == http::MessageParser::Event::message_complete)
+                        break;
+                    co_return "closed";
+                }
+                begin = 0;
+                end = static_cast<std::size_t>(n);
+            }
+            auto progress = parser.parse({s.buffer.data() + begin, end - begin});
+            begin += progress.consumed;
+            if (progress.event == http::MessageParser::Event::error)
+                co_return "http error: " + std::string(parser.error());
+            complete = progress.event == http::MessageParser::Event::message_complete;
+        }
+        s.responses.emplace_back(parser.head().status, Clock::now() - sent_at);
+        const bool keep_alive = parser.head().keep_alive;
+        parser.next();
+        if (!last && !keep_alive) co_return "closed keep-alive";
+    }
+    co_return std::string();
+}
+
+// Sends close_notify, then reads until the server closes. Reading drains what the server sent
+// after the handshake (TLS 1.3 session tickets, which on_new_session keeps in resume mode), so the
+// close is an orderly FIN rather than a reset for unread data, and lets the server close first.
+asio::awaitable<std::string> Worker::close_tls(Slot& s, SSL* ssl) {
+    SSL_shutdown(ssl);
+    for (;;) {
+        int n = 0;
+        TlsStatus st = co_await tls_call(
+            s, ssl,
+            [&] { return SSL_read(ssl, s.buffer.data(), static_cast<int>(s.buffer.size())); }, n);
+        if (st.state == TlsStatus::closed) break;
+        // A server that never closes is worth reporting; one that resets at the end is not.
+        if (st.state == TlsStatus::failed)
+            co_return st.error == "timeout" ? st.error : std::string();
+    }
+    co_return std::string();
+}
+
+void Worker::record(Slot& s, Attempt& a) {
+    const auto now = Clock::now();
+    if (stopping_ || !a.measured || (plan_.measure_end && now > *plan_.measure_end)) return;
+    ThreadStats& st = stats_;
+    if (plan_.expect && a.served) {
+        ++st.expect_checked;
+        if (!plan_.expect->at(a.destination, a.name).accepts(*a.served)) {
+            ++st.expect_mismatches;
+            if (a.error.empty()) a.error = "unexpected certificate";
+        }
+    }
+    ++st.connections;
+    if (a.error.empty()) {
+        ++st.completed;
+    } else {
+        ++st.errors;
+        ++st.errors_by_kind[a.error];
+        live_errors_.fetch_add(1, std::memory_order_relaxed);
+    }
+    if (a.connect_latency) st.connect_latency.record(micros(*a.connect_latency));
+    st.replied += a.replied;
+    st.closed_without_reply += a.closed_without_reply;
+    st.handshakes += a.handshake;
+    st.resumed += a.resumed;
+    if (a.served) {
+        auto& counts = st.served[a.name];
+        auto it = std::find_if(counts.begin(), counts.end(),
+                               [&](const auto& c) { return c.first == *a.served; });
+        if (it == counts.end())
+            counts.emplace_back(*a.served, 1);
+        else
+            ++it->second;
+    }
+    for (const auto& [status, latency] : s.responses) {
+        ++st.requests;
+        ++st.http_status[status];
+        st.request_latency.record(micros(latency));
+    }
+    st.last_completion = now;
+    live_connections_.fetch_add(1, std::memory_order_relaxed);
+}
+
+SslCtxPtr make_client_context(const LoadOptions& o, std::string& error) {
+    SslCtxPtr ctx(SSL_CTX_new(TLS_client_method()));
+    if (!ctx) {
+        error = "cannot create an OpenSSL client context";
+        return nullptr;
+    }
+    // A load generator measures the server; it does not judge its certificate (--expect does).
+    SSL_CTX_set_verify(ctx.get(), SSL_VERIFY_NONE, nullptr);
+    if (o.tls_version != TlsVersion::any) {
+        const int v = o.tls_version == TlsVersion::tls12 ? TLS1_2_VERSION : TLS1_3_VERSION;
+        SSL_CTX_set_min_proto_version(ctx.get(), v);
+        SSL_CTX_set_max_proto_version(ctx.get(), v);
+    }
+    if (o.mode == Mode::resume) {
+        SSL_CTX_set_session_cache_mode(ctx.get(),
+                                       SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
+        SSL_CTX_sess_set_new_cb(ctx.get(), on_new_session);
+    } else {
+        SSL_CTX_set_session_cache_mode(ctx.get(), SSL_SESS_CACHE_OFF);
+    }
+    if (o.mode == Mode::request) {
+        static const unsigned char kHttp11[] = "\x08http/1.1";
+        SSL_CTX_set_alpn_protos(ctx.get(), kHttp11, sizeof kHttp11 - 1);
+    }
+    SSL_CTX_set_info_callback(ctx.get(), on_info);
+    return ctx;
+}
+
+// Waits for the workers, reads the server's CPU clock at the edges of the measured interval and
+// draws the progress line.
+class Supervisor {
+  public:
+    Supervisor(Plan& plan, std::vector<std::unique_ptr<Worker>>& workers)
+        : plan_(plan), workers_(workers) {}
+
+    void worker_done() {
+        std::lock_guard lock(mutex_);
+        ++finished_;
+        changed_.notify_all();
+    }
+
+    // Returns when every worker has finished.
+    void watch() {
+        const LoadOptions& o = plan_.options;
+        auto next_tick = plan_.start + std::chrono::seconds(1);
+        std::unique_lock lock(mutex_);
+        for (;;) {
+            auto wake = next_tick;
+            if (o.server_pid && !before_read_) wake = std::min(wake, plan_.measure_start);
+            if (o.server_pid && plan_.measure_end && !after_read_)
+                wake = std::min(wake, *plan_.measure_end);
+            if (changed_.wait_until(lock, wake, [&] { return finished_ == workers_.size(); }))
+                break;
+            const auto now = Clock::now();
+            read_cpu(now);
+            if (o.progress && now >= next_tick) {
+                progress_line(now);
+                next_tick += std::chrono::seconds(1);
+            }
+        }
+        read_cpu(Clock::now());
+        if (o.server_pid && !after_read_) cpu_after = process_cpu_time(*o.server_pid);
+        if (o.progress) std::fputs("\n", stderr);
+    }
+
+    // Reads the server's CPU clock when the measured interval has started or ended since the
+    // last call.
+    void read_cpu(Clock::time_point now) {
+        const LoadOptions& o = plan_.options;
+        if (!o.server_pid) return;
+        if (!before_read_ && now >= plan_.measure_start) {
+            cpu_before = process_cpu_time(*o.server_pid);
+            before_read_ = true;
+        }
+        if (plan_.measure_end && !after_read_ && now >= *plan_.measure_end) {
+            cpu_after = process_cpu_time(*o.server_pid);
+            after_read_ = true;
+        }
+    }
+
+    std::optional<std::chrono::nanoseconds> cpu_before, cpu_after;
+
+  private:
+    void progress_line(Clock::time_point now) {
+        std::uint64_t connections = 0, errors = 0;
+        for (const auto& w : workers_) {
+            connections += w->live_connections();
+            errors += w->live_errors();
+        }
+        const double elapsed = std::chrono::duration<double>(now - plan_.start).count();
+        std::fprintf(stderr, "\r%s %6.1f s  %10llu connections  %8.0f/s  %llu errors   ",
+                     now < plan_.measure_start ? "warmup" : "load  ", elapsed,
+                     static_cast<unsigned long long>(connections),
+                     static_cast<double>(connections - last_connections_),
+                     static_cast<unsigned long long>(errors));
+        last_connections_ = connections;
+    }
+
+    Plan& plan_;
+    std::vector<std::unique_ptr<Worker>>& workers_;
+    std::mutex mutex_;
+    std::condition_variable changed_;
+    std::size_t finished_ = 0;
+    std::uint64_t last_connections_ = 0;
+    bool before_read_ = false, after_read_ = false;
+};
+
+void merge(LoadReport& r, const ThreadStats& st, const Plan& plan) {
+    r.connections += st.connections;
+    r.completed += st.completed;
+    r.errors += st.errors;
+    r.replied += st.replied;
+    r.closed_without_reply += st.closed_without_reply;
+    r.handshakes += st.handshakes;
+    r.resumed += st.resumed;
+    r.requests += st.requests;
+    r.expect_checked += st.expect_checked;
+    r.expect_mismatches += st.expect_mismatches;
+    for (const auto& [kind, n] : st.errors_by_kind) r.errors_by_kind[kind] += n;
+    for (const auto& [status, n] : st.http_status) r.http_status[status] += n;
+    for (const auto& [name, counts] : st.served) {
+        const std::string* text = plan.name(name);
+        auto& per_name = r.certificates[text ? *text : std::string(kNoSniName)];
+        for (const auto& [thumbprint, n] : counts) per_name[thumbprint.hex()] += n;
+    }
+    r.connect_latency.merge(st.connect_latency);
+    r.request_latency.merge(st.request_latency);
+}
+
+}  // namespace
+
+std::optional<LoadReport> run_load(const LoadOptions& options, const ExpectationTable* expect,
+                                   std::string& error) {
+    Plan plan(options, expect);
+    const std::vector<IpAddress> destinations = options.destinations.empty()
+                                                    ? std::vector<IpAddress>{options.target.addr}
+                                                    : options.destinations;
+    for (const IpAddress& a : destinations) {
+        plan.endpoints.push_back(to_asio(a, options.target.port));
+        plan.endpoint_hosts.push_back(Endpoint{a, options.target.port}.to_string());
+    }
+    SslCtxPtr ssl_ctx;
+    if (options.mode == Mode::hello) {
+        plan.hello = HelloTemplate::builtin(options.hello_template);
+        if (!plan.hello) {
+            error = "unknown hello template '" + options.hello_template + "'";
+            return std::nullopt;
+        }
+    } else {
+        ssl_ctx = make_client_context(options, error);
+        if (!ssl_ctx) return std::nullopt;
+        plan.ssl_ctx = ssl_ctx.get();
+    }
+
+    const std::size_t concurrency = std::max<std::size_t>(1, options.concurrency);
+    const unsigned threads =
+        static_cast<unsigned>(std::clamp<std::size_t>(options.threads, 1, concurrency));
+    std::vector<std::unique_ptr<Worker>> workers;
+    for (unsigned i = 0; i < threads; ++i)
+        workers.push_back(
+            std::make_unique<Worker>(plan, i, concurrency / threads + (i < concurrency % threads)));
+
+    plan.start = Clock::now();
+    plan.measure_start = plan.start + options.warmup;
+    if (options.duration) plan.measure_end = plan.measure_start + *options.duration;
+
+    Supervisor supervisor(plan, workers);
+    supervisor.read_cpu(plan.start);  // without warmup, measuring starts now
+    std::mutex failure_mutex;
+    std::string failure;
+    std::vector<std::thread> pool;
+    for (auto& w : workers) {
+        pool.emplace_back([&, worker = w.get()] {
+            try {
+                worker->run();
+            } catch (const std::exception& e) {
+                std::lock_guard lock(failure_mutex);
+                failure = e.what();
+            }
+            supervisor.worker_done();
+        });
+    }
+    supervisor.watch();
+    for (auto& t : pool) t.join();
+    if (!failure.empty()) {
+        error = "a load thread failed: " + failure;
+        return std::nullopt;
+    }
+
+    LoadReport report;
+    report.mode = options.mode;
+    report.target = options.target.to_string();
+    report.threads = threads;
+    report.concurrency = concurrency;
+    report.expect = expect != nullptr;
+    Clock::time_point last = plan.measure_start;
+    for (const auto& w : workers) {
+        merge(report, w->stats(), plan);
+        last = std::max(last, w->stats().last_completion);
+    }
+    report.seconds = std::chrono::duration<double>(options.duration ? *options.duration
+                                                                    : last - plan.measure_start)
+                         .count();
+    if (options.server_pid && supervisor.cpu_before && supervisor.cpu_after)
+        report.server =
+            ServerCpu{*options.server_pid, *supervisor.cpu_after - *supervisor.cpu_before};
+    return report;
+}
+
+}  // namespace snibind::load

@@ -1,0 +1,117 @@
+#include "proxy/backend.h"
+
+#include <poll.h>
+
+#include <boost/asio/connect.hpp>
+#include <boost/asio/write.hpp>
+
+namespace snibind::proxy {
+
+namespace asio = boost::asio;
+using boost::system::error_code;
+
+std::optional<BackendUrl> BackendUrl::parse(std::string_view url) {
+    BackendUrl out;
+    if (url.starts_with("https://")) {
+        out.tls = true;
+        url.remove_prefix(8);
+    } else if (url.starts_with("http://")) {
+        url.remove_prefix(7);
+    } else {
+        return std::nullopt;
+    }
+    if (!url.empty() && url.back() == '/') url.remove_suffix(1);
+    std::string_view host, port;
+    if (url.starts_with('[')) {
+        auto close = url.find(']');
+        if (close == std::string_view::npos || close + 1 >= url.size() || url[close + 1] != ':')
+            return std::nullopt;
+        host = url.substr(1, close - 1);
+        port = url.substr(close + 2);
+    } else {
+        auto colon = url.rfind(':');
+        if (colon == std::string_view::npos) return std::nullopt;
+        host = url.substr(0, colon);
+        port = url.substr(colon + 1);
+    }
+    auto p = parse_port(port);
+    if (host.empty() || !p) return std::nullopt;
+    out.host = host;
+    out.port = *p;
+    return out;
+}
+
+std::string BackendUrl::to_string() const {
+    bool v6 = host.find(':') != std::string::npos;
+    return std::string(tls ? "https://" : "http://") + (v6 ? "[" + host + "]" : host) + ":" +
+           std::to_string(port);
+}
+
+BackendConnection::BackendConnection(asio::io_context& io, const Runtime& runtime, BackendUrl url)
+    : io_(io),
+      runtime_(runtime),
+      url_(std::move(url)),
+      stream_(std::in_place_index<0>, io),
+      resolver_(io) {
+    if (url_.tls) stream_.emplace<TlsStream>(io, *runtime_.backend_context);
+}
+
+asio::ip::tcp::socket& BackendConnection::socket() {
+    if (auto* tls = std::get_if<TlsStream>(&stream_)) return tls->next_layer();
+    return std::get<asio::ip::tcp::socket>(stream_);
+}
+
+bool BackendConnection::is_open() const {
+    auto& s = const_cast<BackendConnection*>(this)->socket();
+    if (!s.is_open()) return false;
+    // A kept-alive connection the backend has since closed (its own keep-alive timeout) is still
+    // open on our side; reusing it would fail the next request with no response at all. Nothing
+    // reads between requests, so ask the kernel whether the peer hung up.
+    pollfd p{s.native_handle(), POLLRDHUP, 0};
+    return ::poll(&p, 1, 0) == 0 || !(p.revents & (POLLRDHUP | POLLHUP | POLLERR));
+}
+
+void BackendConnection::async_connect(std::function<void(const error_code&)> done) {
+    resolver_.async_resolve(
+        url_.host, std::to_string(url_.port),
+        [this, done = std::move(done)](const error_code& ec,
+                                       asio::ip::tcp::resolver::results_type results) mutable {
+            if (ec) return done(ec);
+            asio::async_connect(socket(), results,
+                                [this, done = std::move(done)](
+                                    const error_code& ec, const asio::ip::tcp::endpoint&) mutable {
+                                    if (ec) return done(ec);
+                                    socket().set_option(asio::ip::tcp::no_delay(true));
+                                    auto* tls = std::get_if<TlsStream>(&stream_);
+                                    if (!tls) return done(ec);
+                                    const std::string& sni = runtime_.config.backend_sni;
+                                    if (!sni.empty())
+                                        SSL_set_tlsext_host_name(tls->native_handle(), sni.c_str());
+                                    if (runtime_.config.backend_verify) {
+                                        const std::string& name = sni.empty() ? url_.host : sni;
+                                        SSL_set1_host(tls->native_handle(), name.c_str());
+                                    }
+                                    tls->async_handshake(asio::ssl::stream_base::client,
+                                                         std::move(done));
+                                });
+        });
+}
+
+void BackendConnection::async_read_some(asio::mutable_buffer buffer, Handler done) {
+    std::visit([&](auto& s) { s.async_read_some(buffer, std::move(done)); }, stream_);
+}
+
+void BackendConnection::async_write(asio::const_buffer buffer, Handler done) {
+    std::visit([&](auto& s) { asio::async_write(s, buffer, std::move(done)); }, stream_);
+}
+
+void BackendConnection::async_write(std::array<asio::const_buffer, 2> buffers, Handler done) {
+    std::visit([&](auto& s) { asio::async_write(s, buffers, std::move(done)); }, stream_);
+}
+
+void BackendConnection::close() {
+    error_code ignored;
+    socket().close(ignored);
+}
+
+}  // namespace snibind::proxy

@@ -1,0 +1,455 @@
+#include "proxy/tls_session.h"
+
+#include <cctype>
+
+#include <boost/asio/write.hpp>
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+#include <openssl/err.h>
+
+#include "proxy/tls_policy.h"
+#include "report/json_output.h"
+
+namespace snibind::proxy {
+
+namespace asio = boost::asio;
+namespace ssl = boost::asio::ssl;
+using boost::system::error_code;
+
+namespace {
+
+std::string tls_error_text(const error_code& ec) {
+    if (ec.category() == asio::error::get_ssl_category()) {
+        char buf[256];
+        ERR_error_string_n(static_cast<unsigned long>(ec.value()), buf, sizeof buf);
+        return buf;
+    }
+    return ec.message();
+}
+
+bool is_eof(const error_code& ec) {
+    return ec == asio::error::eof || ec == ssl::error::stream_truncated;
+}
+
+}  // namespace
+
+TlsSession::TlsSession(Worker& worker, asio::ip::tcp::socket socket,
+                       std::vector<std::uint8_t> received, std::size_t size,
+                       std::size_t hello_offset, ConnectionTrace trace,
+                       std::shared_ptr<const Runtime> runtime, const Decision& decision,
+                       std::shared_ptr<const certs::Certificate> certificate,
+                       ssl::context& context, const ClientHello& hello)
+    : worker_(worker),
+      stream_(std::move(socket), context),
+      timer_(worker.io()),
+      runtime_(std::move(runtime)),
+      trace_(std::move(trace)),
+      decision_(decision),
+      certificate_(std::move(certificate)),
+      received_(std::move(received)),
+      size_(size),
+      hello_offset_(hello_offset) {
+    for (std::size_t i = 0; i < hello.alpn_count(); ++i)
+        alpn_offered_.emplace_back(report::printable(hello.alpn(i)));
+}
+
+void TlsSession::start() {
+    // L7: the record's flags bound what this connection may negotiate.
+    SSL* ssl = stream_.native_handle();
+    VersionRange range = allowed_versions(decision_.flags);
+    SSL_set_min_proto_version(ssl, range.min);
+    SSL_set_max_proto_version(ssl, range.max);
+    if (decision_.flags & kNegotiateClientCert) {
+        // Ask for a certificate, accept whatever comes: a lab shows that one was requested.
+        SSL_set_verify(ssl, SSL_VERIFY_PEER, [](int, X509_STORE_CTX*) { return 1; });
+    }
+    if (!(decision_.flags & kEnableSessionTicket)) SSL_set_options(ssl, SSL_OP_NO_TICKET);
+
+    last_activity_ = handshake_started_ = std::chrono::steady_clock::now();
+    timer_.expires_after(runtime_->config.limits.hello_timeout);
+    timer_.async_wait([self = shared_from_this()](const error_code& ec) {
+        if (ec) return;
+        self->shut_down("handshake_timeout", "the TLS handshake did not finish in time");
+    });
+    stream_.async_handshake(
+        ssl::stream_base::server,
+        asio::buffer(received_.data() + hello_offset_, size_ - hello_offset_),
+        [self = shared_from_this()](const error_code& ec, std::size_t) { self->on_handshake(ec); });
+}
+
+void TlsSession::on_handshake(const error_code& ec) {
+    received_ = {};
+    timer_.cancel();
+    if (ec) {
+        if (!closing_) shut_down("tls_error", tls_error_text(ec));
+        return;
+    }
+    ++worker_.stats().handshakes;
+    worker_.stats().handshake_seconds.observe(
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - handshake_started_).count());
+    watch_idle();
+    read_request();
+}
+
+void TlsSession::read_request() {
+    if (in_begin_ == in_end_) in_begin_ = in_end_ = 0;
+    if (in_end_ == in_.size()) {
+        // Unparsed bytes fill the buffer: move them to the front to make room.
+        std::copy(in_.begin() + in_begin_, in_.begin() + in_end_, in_.begin());
+        in_end_ -= in_begin_;
+        in_begin_ = 0;
+    }
+    stream_.async_read_some(
+        asio::buffer(in_.data() + in_end_, in_.size() - in_end_),
+        [self = shared_from_this()](const error_code& ec, std::size_t n) {
+            if (ec) {
+                if (self->phase_ == Phase::head && is_eof(ec))
+                    self->shut_down("closed", {});
+                else if (ec != asio::error::operation_aborted)
+                    self->shut_down(is_eof(ec) ? "client_closed" : "client_error",
+                                    is_eof(ec) ? "the client closed in the middle of a request"
+                                               : tls_error_text(ec));
+                return;
+            }
+            self->last_activity_ = std::chrono::steady_clock::now();
+            self->trace_.log.bytes_in += n;
+            self->in_end_ += n;
+            self->parse_request();
+        });
+}
+
+void TlsSession::parse_request() {
+    // Right after a head the parser may complete a body-less message without another byte, so
+    // it is asked even when the buffer is empty; otherwise an empty buffer means read.
+    if (in_begin_ == in_end_ && !parse_empty_) {
+        read_request();
+        return;
+    }
+    parse_empty_ = false;
+    auto p = request_.parse({in_.data() + in_begin_, in_end_ - in_begin_});
+    const std::size_t start = in_begin_;
+    in_begin_ += p.consumed;
+    using Event = http::MessageParser::Event;
+    switch (p.event) {
+        case Event::error:
+            trace_.end("bad_request", std::string(request_.error()));
+            answer(http::simple_response(400, "Bad Request", "text/plain", "Bad Request\r\n", false),
+                   true);
+            return;
+        case Event::head_complete:
+            on_request_head();
+            return;
+        case Event::need_more:
+        case Event::message_complete: {
+            bool complete = p.event == Event::message_complete;
+            if (phase_ == Phase::body_to_backend) {
+                // Forward exactly the body bytes this parse covered, then go on.
+                in_begin_ = start;
+                send_to_backend(p.consumed, complete);
+                return;
+            }
+            if (complete)
+                on_request_complete();
+            else
+                read_request();
+            return;
+        }
+    }
+}
+
+void TlsSession::on_request_head() {
+    const http::MessageHead& head = request_.head();
+    ++worker_.stats().requests;
+    request_keep_alive_ = head.keep_alive;
+    parse_empty_ = true;
+    if (runtime_->sites.empty()) {
+        phase_ = Phase::body_discarded;
+        parse_request();
+        return;
+    }
+    auto route = runtime_->sites.route("https", head.header("host"), decision_.dst, decision_.port,
+                                       head.path());
+    if (!route.site) {
+        // I5: no prefix matches: HTTP.sys answers itself and closes.
+        trace_.end("invalid_hostname",
+                   fmt::format("no site for Host '{}'", report::printable(head.header("host"))));
+        answer(http::invalid_hostname_response(), true);
+        return;
+    }
+    if (route.site->backend.empty()) {
+        phase_ = Phase::body_discarded;
+        parse_request();
+        return;
+    }
+    auto url = BackendUrl::parse(route.site->backend);
+    // HTTP.sys-style "100 Continue" handling: the proxy answers it, so that the client sends the
+    // body without waiting on a backend that may never say it; the backend is not asked again.
+    bool expect_continue = false;
+    {
+        auto expect = head.header("expect");
+        expect_continue = expect.size() == 12 &&
+                          std::equal(expect.begin(), expect.end(), "100-continue",
+                                     [](char a, char b) {
+                                         return std::tolower(static_cast<unsigned char>(a)) == b;
+                                     });
+    }
+    if (expect_continue) {
+        http::MessageHead without_expect = head;
+        std::erase_if(without_expect.headers, [](const auto& h) {
+            return h.first.size() == 6 && std::equal(h.first.begin(), h.first.end(), "expect",
+                                                     [](char a, char b) {
+                                                         return std::tolower(
+                                                                    static_cast<unsigned char>(
+                                                                        a)) == b;
+                                                     });
+        });
+        head_out_ = http::backend_request_head(without_expect, trace_.log.client.addr.to_string(),
+                                               "https", true);
+    } else {
+        head_out_ =
+            http::backend_request_head(head, trace_.log.client.addr.to_string(), "https", true);
+    }
+    trace_.log.backend = url ? url->to_string() : route.site->backend;
+    phase_ = Phase::body_to_backend;
+    response_.expect_no_body(head.method == "HEAD");
+
+    auto go = [self = shared_from_this(), expect_continue] {
+        if (expect_continue) {
+            static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+            asio::async_write(self->stream_, asio::buffer(kContinue.data(), kContinue.size()),
+                              [self](const error_code& ec, std::size_t n) {
+                                  self->trace_.log.bytes_out += n;
+                                  if (ec) return self->shut_down("client_error", ec.message());
+                                  self->send_to_backend(0, false);
+                              });
+            return;
+        }
+        self->send_to_backend(0, false);
+    };
+    if (backend_ && backend_site_ == route.site && backend_->is_open()) {
+        go();
+        return;
+    }
+    backend_site_ = route.site;
+    backend_ = std::make_unique<BackendConnection>(worker_.io(), *runtime_, *url);
+    auto started = std::chrono::steady_clock::now();
+    backend_->async_connect([self = shared_from_this(), go, started](const error_code& ec) {
+        self->worker_.stats().backend_connect_seconds.observe(
+            std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+        if (ec) {
+            self->trace_.end("backend_down", fmt::format("connect to {}: {}",
+                                                         self->trace_.log.backend,
+                                                         tls_error_text(ec)));
+            self->backend_.reset();
+            self->answer(http::simple_response(502, "Bad Gateway", "text/plain",
+                                               "Bad Gateway: the site's backend is down\r\n",
+                                               false),
+                         true);
+            return;
+        }
+        go();
+    });
+}
+
+// Sends the pending rewritten head (if any) and the next `body_bytes` at in_begin_ to the
+// backend, then reads on (or turns to the response when the request is complete).
+void TlsSession::send_to_backend(std::size_t body_bytes, bool request_complete) {
+    std::array<asio::const_buffer, 2> buffers{asio::buffer(head_out_),
+                                              asio::buffer(in_.data() + in_begin_, body_bytes)};
+    backend_->async_write(buffers, [self = shared_from_this(), body_bytes, request_complete](
+                                       const error_code& ec, std::size_t) {
+        if (ec) {
+            self->trace_.end("backend_error", fmt::format("write: {}", ec.message()));
+            self->answer(http::simple_response(502, "Bad Gateway", "text/plain",
+                                               "Bad Gateway\r\n", false),
+                         true);
+            return;
+        }
+        self->head_out_.clear();
+        self->in_begin_ += body_bytes;
+        if (request_complete) {
+            self->phase_ = Phase::response;
+            self->read_response();
+        } else {
+            self->parse_request();
+        }
+    });
+}
+
+void TlsSession::on_request_complete() {
+    // Lab responder (or a site without a backend): answer with what was decided.
+    const http::MessageHead& head = request_.head();
+    auto accept = head.header("accept");
+    bool json = accept.find("text/html") == std::string_view::npos;
+    answer(http::simple_response(200, "OK", json ? "application/json" : "text/plain; charset=utf-8",
+                                 lab_response_body(json), request_keep_alive_),
+           !request_keep_alive_);
+}
+
+void TlsSession::read_response() {
+    backend_->async_read_some(
+        asio::buffer(out_), [self = shared_from_this()](const error_code& ec, std::size_t n) {
+            if (ec) {
+                if (is_eof(ec)) {
+                    auto p = self->response_.finish();
+                    if (p.event == http::MessageParser::Event::message_complete) {
+                        self->end_exchange(false);
+                        return;
+                    }
+                }
+                if (ec == asio::error::operation_aborted) return;
+                self->trace_.end("backend_error",
+                                 fmt::format("the backend ended its response early: {}",
+                                             tls_error_text(ec)));
+                self->shut_down("backend_error", {});
+                return;
+            }
+            self->last_activity_ = std::chrono::steady_clock::now();
+            self->on_response_data(n);
+        });
+}
+
+void TlsSession::on_response_data(std::size_t n) {
+    using Event = http::MessageParser::Event;
+    std::size_t offset = 0;
+    bool done = false;
+    while (offset < n) {
+        auto p = response_.parse({out_.data() + offset, n - offset});
+        offset += p.consumed;
+        if (p.event == Event::error) {
+            trace_.end("backend_error", fmt::format("bad response: {}", response_.error()));
+            shut_down("backend_error", {});
+            return;
+        }
+        if (p.event == Event::message_complete) {
+            int status = response_.head().status;
+            if (status >= 100 && status < 200 && status != 101) {
+                response_.next();  // an interim response; the real one follows
+                continue;
+            }
+            done = true;
+            break;
+        }
+        if (p.event == Event::need_more) break;
+    }
+    asio::async_write(stream_, asio::buffer(out_.data(), offset),
+                      [self = shared_from_this(), done](const error_code& ec, std::size_t n) {
+                          self->trace_.log.bytes_out += n;
+                          if (ec) {
+                              self->shut_down("client_error", tls_error_text(ec));
+                              return;
+                          }
+                          if (done)
+                              self->end_exchange(self->response_.head().keep_alive);
+                          else
+                              self->read_response();
+                      });
+}
+
+void TlsSession::answer(std::string response, bool close_after) {
+    head_out_ = std::move(response);
+    asio::async_write(stream_, asio::buffer(head_out_),
+                      [self = shared_from_this(), close_after](const error_code& ec,
+                                                               std::size_t n) {
+                          self->trace_.log.bytes_out += n;
+                          self->head_out_.clear();
+                          if (ec) {
+                              self->shut_down("client_error", tls_error_text(ec));
+                              return;
+                          }
+                          if (close_after) {
+                              self->shut_down("closed", {});
+                              return;
+                          }
+                          self->end_exchange(true);
+                      });
+}
+
+void TlsSession::end_exchange(bool backend_keep_alive) {
+    ++trace_.log.requests;
+    if (!backend_keep_alive && backend_) {
+        backend_->close();
+        backend_.reset();
+    }
+    if (!request_keep_alive_ || (phase_ == Phase::response && !backend_keep_alive) ||
+        worker_.draining()) {
+        shut_down("closed", {});
+        return;
+    }
+    request_.next();
+    response_.next();
+    phase_ = Phase::head;
+    parse_request();  // a pipelined request may already be in the buffer
+}
+
+void TlsSession::shut_down(std::string_view result, std::string why) {
+    if (closing_) return;
+    closing_ = true;
+    trace_.end(result, std::move(why));
+    if (backend_) backend_->close();
+    // close_notify, then close; a peer that never answers is cut off by the timer.
+    timer_.expires_after(std::chrono::seconds(1));
+    timer_.async_wait([self = shared_from_this()](const error_code& ec) {
+        if (ec) return;
+        error_code ignored;
+        self->stream_.next_layer().close(ignored);
+    });
+    stream_.async_shutdown([self = shared_from_this()](const error_code&) {
+        error_code ignored;
+        self->timer_.cancel();
+        self->stream_.next_layer().close(ignored);
+    });
+}
+
+void TlsSession::watch_idle() {
+    auto idle = runtime_->config.limits.idle_timeout;
+    timer_.expires_at(last_activity_ + idle);
+    timer_.async_wait([self = shared_from_this(), idle](const error_code& ec) {
+        if (ec || self->closing_) return;
+        if (std::chrono::steady_clock::now() - self->last_activity_ >= idle) {
+            self->shut_down("idle_timeout", fmt::format("no data for {} ms", idle.count()));
+            return;
+        }
+        self->watch_idle();
+    });
+}
+
+std::string TlsSession::lab_response_body(bool json) {
+    SSL* ssl = stream_.native_handle();
+    const unsigned char* alpn = nullptr;
+    unsigned int alpn_len = 0;
+    SSL_get0_alpn_selected(ssl, &alpn, &alpn_len);
+    const http::MessageHead& head = request_.head();
+    const auto& info = certificate_->info();
+    nlohmann::json j;
+    j["sni"] = trace_.log.sni_sent ? nlohmann::json(trace_.log.sni) : nlohmann::json(nullptr);
+    j["client"] = trace_.log.client.to_string();
+    j["destination"] = trace_.log.dst.to_string();
+    j["step"] = trace_.log.step;
+    j["record"] = trace_.log.record;
+    j["certificate"] = {{"subject", info.subject},
+                        {"thumbprint", info.thumbprint.hex()},
+                        {"dns_names", info.dns_names}};
+    j["tls"] = {{"version", SSL_get_version(ssl)},
+                {"cipher", SSL_get_cipher_name(ssl)},
+                {"alpn", alpn ? nlohmann::json(std::string(reinterpret_cast<const char*>(alpn),
+                                                           alpn_len))
+                              : nlohmann::json(nullptr)},
+                {"alpn_offered", alpn_offered_}};
+    j["request"] = {{"method", head.method},
+                    {"target", report::printable(head.target)},
+                    {"host", report::printable(head.header("host"))}};
+    j["decision"] = report::decision_json(decision_, runtime_->config.selection);
+    if (json) return j.dump(2) + "\n";
+    std::string text = fmt::format(
+        "snibind lab responder\n\nrequest:     {} {} (Host: {})\nclient:      {}\n"
+        "certificate: {}\n             thumbprint {}\ntls:         {} {} alpn {}\n\n",
+        head.method, j["request"]["target"].get<std::string>(),
+        j["request"]["host"].get<std::string>(), trace_.log.client.to_string(), info.subject,
+        info.thumbprint.hex(), SSL_get_version(ssl), SSL_get_cipher_name(ssl),
+        alpn ? std::string(reinterpret_cast<const char*>(alpn), alpn_len) : "(none)");
+    return text + report::decision_text(decision_, runtime_->config.selection,
+                                        trace_.log.sni_sent, trace_.log.sni);
+}
+
+}  // namespace snibind::proxy

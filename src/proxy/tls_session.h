@@ -1,0 +1,80 @@
+#pragma once
+// Terminate mode: the TLS handshake with the selected certificate (fed the hello bytes already
+// read, so the socket is never read twice), the record's flags applied (L7), then HTTP/1.1:
+// each request is routed to a site by I5 and relayed to its backend, or answered by the built-in
+// lab responder when the config has no sites.
+#include <array>
+#include <chrono>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl/stream.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include "http/http_message.h"
+#include "proxy/backend.h"
+#include "proxy/connection_trace.h"
+#include "tls/client_hello_reader.h"
+
+namespace snibind::proxy {
+
+class TlsSession : public std::enable_shared_from_this<TlsSession> {
+  public:
+    TlsSession(Worker& worker, boost::asio::ip::tcp::socket socket,
+               std::vector<std::uint8_t> received, std::size_t size, std::size_t hello_offset,
+               ConnectionTrace trace, std::shared_ptr<const Runtime> runtime,
+               const Decision& decision, std::shared_ptr<const certs::Certificate> certificate,
+               boost::asio::ssl::context& context, const ClientHello& hello);
+    void start();
+
+  private:
+    enum class Phase {
+        head,              // reading a request head
+        body_to_backend,   // streaming the request body to the backend
+        body_discarded,    // reading past a body nobody wants (lab responder, errors)
+        response,          // relaying the backend's response
+    };
+
+    void on_handshake(const boost::system::error_code& ec);
+    void read_request();
+    void parse_request();
+    void on_request_head();
+    void on_request_complete();
+    void send_to_backend(std::size_t body_bytes, bool request_complete);
+    void read_response();
+    void on_response_data(std::size_t n);
+    void answer(std::string response, bool close_after);
+    void end_exchange(bool backend_keep_alive);
+    void shut_down(std::string_view result, std::string why);
+    void watch_idle();
+    std::string lab_response_body(bool json);
+
+    Worker& worker_;
+    boost::asio::ssl::stream<boost::asio::ip::tcp::socket> stream_;
+    boost::asio::steady_timer timer_;
+    std::shared_ptr<const Runtime> runtime_;
+    ConnectionTrace trace_;
+    Decision decision_;
+    std::shared_ptr<const certs::Certificate> certificate_;
+    std::vector<std::uint8_t> received_;  // the hello, until the handshake has used it
+    std::size_t size_, hello_offset_;
+    std::vector<std::string> alpn_offered_;
+
+    Phase phase_ = Phase::head;
+    std::array<char, 16 * 1024> in_;  // client bytes; [in_begin_, in_end_) not yet parsed
+    std::size_t in_begin_ = 0, in_end_ = 0;
+    std::array<char, 16 * 1024> out_;  // backend bytes
+    http::MessageParser request_{http::MessageParser::Kind::request};
+    http::MessageParser response_{http::MessageParser::Kind::response};
+    std::string head_out_;  // a rewritten request head, or a response we generated
+    bool request_keep_alive_ = true;
+    bool parse_empty_ = false;  // parse once more even without new bytes (just after a head)
+    std::unique_ptr<BackendConnection> backend_;
+    const http::Site* backend_site_ = nullptr;
+    std::chrono::steady_clock::time_point last_activity_, handshake_started_;
+    bool closing_ = false;
+};
+
+}  // namespace snibind::proxy

@@ -1,0 +1,138 @@
+#include "proxy/worker.h"
+
+#include <boost/asio/ip/v6_only.hpp>
+#include <boost/asio/post.hpp>
+#include <fmt/format.h>
+
+#include "proxy/client_connection.h"
+
+namespace snibind::proxy {
+
+namespace asio = boost::asio;
+using boost::system::error_code;
+
+struct Worker::Acceptor {
+    Acceptor(asio::io_context& io, bool accept_proxy) : acceptor(io), accept_proxy(accept_proxy) {}
+    asio::ip::tcp::acceptor acceptor;
+    bool accept_proxy;
+};
+
+namespace {
+
+asio::ip::tcp::endpoint to_asio(const Endpoint& e) {
+    if (!e.addr.v6) {
+        std::uint32_t v4 = 0;
+        for (int i = 0; i < 4; ++i) v4 = (v4 << 8) | e.addr.bytes[i];
+        return {asio::ip::address_v4(v4), e.port};
+    }
+    asio::ip::address_v6::bytes_type b;
+    std::copy(e.addr.bytes.begin(), e.addr.bytes.end(), b.begin());
+    return {asio::ip::address_v6(b), e.port};
+}
+
+}  // namespace
+
+Worker::Worker(BindingTable& table, AccessLog& log, std::shared_ptr<const Runtime> runtime,
+               std::size_t max_connections)
+    : table_(table),
+      log_(log),
+      runtime_(std::move(runtime)),
+      max_connections_(max_connections),
+      work_(std::make_unique<asio::executor_work_guard<asio::io_context::executor_type>>(
+          io_->get_executor())) {}
+
+Worker::~Worker() {
+    stop();
+    join();
+    work_.reset();
+    acceptors_.clear();
+    io_.reset();
+}
+
+void Worker::listen() {
+    for (const config::Listener& l : runtime_->config.listen) {
+        auto a = std::make_unique<Acceptor>(*io_, l.accept_proxy);
+        auto endpoint = to_asio(l.endpoint);
+        try {
+            a->acceptor.open(endpoint.protocol());
+            a->acceptor.set_option(asio::socket_base::reuse_address(true));
+            // Every worker binds the same address; the kernel spreads connections over them.
+            int one = 1;
+            if (::setsockopt(a->acceptor.native_handle(), SOL_SOCKET, SO_REUSEPORT, &one,
+                             sizeof one) != 0)
+                throw std::system_error(errno, std::generic_category(), "SO_REUSEPORT");
+            if (endpoint.address().is_v6()) a->acceptor.set_option(asio::ip::v6_only(true));
+            a->acceptor.bind(endpoint);
+            a->acceptor.listen(asio::socket_base::max_listen_connections);
+        } catch (const std::exception& e) {
+            throw std::runtime_error(
+                fmt::format("cannot listen on {}: {}", l.endpoint.to_string(), e.what()));
+        }
+        acceptors_.push_back(std::move(a));
+    }
+    for (auto& a : acceptors_) accept(*a);
+}
+
+void Worker::accept(Acceptor& a) {
+    a.acceptor.async_accept([this, &a](const error_code& ec, asio::ip::tcp::socket socket) {
+        if (ec == asio::error::operation_aborted || !a.acceptor.is_open()) return;
+        if (!ec) {
+            ++stats_.accepted;
+            if (live_ >= max_connections_) {
+                // Over the limit: refuse with a reset rather than queue without bound.
+                ++stats_.refused;
+                error_code ignored;
+                socket.set_option(asio::socket_base::linger(true, 0), ignored);
+                socket.close(ignored);
+            } else {
+                ++live_;
+                socket.set_option(asio::ip::tcp::no_delay(true));
+                std::make_shared<ClientConnection>(*this, std::move(socket), a.accept_proxy)
+                    ->start();
+            }
+        }
+        accept(a);
+    });
+}
+
+void Worker::connection_ended(const ConnectionLog& entry) {
+    ++stats_.results[entry.result];
+    ++stats_.actions[entry.action.empty() ? "close" : entry.action];
+    if (!entry.record.empty()) ++stats_.record_hits[entry.record];
+    log_.write(entry);
+    connection_closed();
+}
+
+void Worker::connection_closed() {
+    --live_;
+    if (draining_ && live_ == 0) work_.reset();
+}
+
+void Worker::start() {
+    thread_ = std::thread([this] { io_->run(); });
+}
+
+void Worker::join() {
+    if (thread_.joinable()) thread_.join();
+}
+
+void Worker::set_runtime(std::shared_ptr<const Runtime> runtime) {
+    asio::post(*io_, [this, runtime = std::move(runtime)]() mutable {
+        runtime_ = std::move(runtime);
+    });
+}
+
+void Worker::drain() {
+    asio::post(*io_, [this] {
+        draining_ = true;
+        error_code ignored;
+        for (auto& a : acceptors_) a->acceptor.close(ignored);
+        if (live_ == 0) work_.reset();
+    });
+}
+
+void Worker::stop() {
+    io_->stop();
+}
+
+}  // namespace snibind::proxy

@@ -1,0 +1,74 @@
+#pragma once
+// One thread of `snibind serve`: its own io_context, its own acceptors on every listen address
+// (SO_REUSEPORT, so the kernel spreads connections over threads), its own counters. A connection
+// lives its whole life on the worker that accepted it; workers share only the binding table.
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <thread>
+#include <vector>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+
+#include "admin/stats.h"
+#include "bindings/binding_table.h"
+#include "proxy/access_log.h"
+#include "proxy/runtime.h"
+
+namespace snibind::proxy {
+
+class Worker {
+  public:
+    Worker(BindingTable& table, AccessLog& log, std::shared_ptr<const Runtime> runtime,
+           std::size_t max_connections);
+    ~Worker();
+
+    // Opens an acceptor per listen address of the runtime's config. Throws on failure (the
+    // address is in use, not local, ...), with the address in the message.
+    void listen();
+    void start();  // runs the io_context on a new thread
+    void join();
+
+    // From any thread: use this runtime for new connections from now on.
+    void set_runtime(std::shared_ptr<const Runtime> runtime);
+    // From any thread: stop accepting; the thread ends when its last connection ends.
+    void drain();
+    // From any thread: stop now, closing whatever is still open.
+    void stop();
+
+    // For connections (worker thread only).
+    boost::asio::io_context& io() { return *io_; }
+    const BindingTable& table() const { return table_; }
+    AccessLog& log() { return log_; }
+    // This worker's counters: written by its thread only. Other threads get a copy through
+    // the io_context (see Server), or read them after join().
+    admin::Stats& stats() { return stats_; }
+    // Counts and logs a connection that ended (ConnectionTrace calls it), and frees its slot.
+    void connection_ended(const ConnectionLog& log);
+    const std::shared_ptr<const Runtime>& runtime() const { return runtime_; }
+    void connection_closed();
+    bool draining() const { return draining_; }
+    std::size_t live_connections() const { return live_; }
+
+  private:
+    struct Acceptor;
+    void accept(Acceptor& a);
+
+    // Destroyed explicitly first in ~Worker, so that connections still pending in it end while
+    // the rest of the worker (counters, log) is alive.
+    std::unique_ptr<boost::asio::io_context> io_ = std::make_unique<boost::asio::io_context>(1);
+    BindingTable& table_;
+    AccessLog& log_;
+    std::shared_ptr<const Runtime> runtime_;
+    std::size_t max_connections_;
+    std::size_t live_ = 0;
+    bool draining_ = false;
+    std::vector<std::unique_ptr<Acceptor>> acceptors_;
+    std::unique_ptr<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>>
+        work_;
+    std::thread thread_;
+    admin::Stats stats_;
+};
+
+}  // namespace snibind::proxy

@@ -1,0 +1,456 @@
+// snibind load (issue 4) against a snibind serve started by the test: each mode's counters, the
+// certificate served per name (selection.md L1, L3, L4 seen from the client), --expect against
+// a store predicted by the core's selection, and the server's CPU time. No timing assertions.
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <gtest/gtest.h>
+
+#include <cerrno>
+#include <condition_variable>
+#include <fstream>
+#include <iterator>
+#include <memory>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "netsh/store_file.h"
+#include "serve_process.h"
+#include "test_pki.h"
+#include "tls/client_hello_reader.h"
+
+namespace snibind::test {
+namespace {
+
+using nlohmann::json;
+
+extern "C" char** environ;
+
+// Runs `snibind ARGS`: stdout through a pipe, stderr to a file under `dir`. Unlike run() from
+// serve_process.h it waits for the exit itself (run() polls with WNOHANG right after the pipes
+// close and can catch the child between closing its descriptors and exiting: status -1).
+RunResult run_snibind(const std::vector<std::string>& args, const std::filesystem::path& dir) {
+    std::vector<std::string> argv{snibind_binary().string()};
+    argv.insert(argv.end(), args.begin(), args.end());
+    std::vector<char*> c_argv;
+    for (auto& a : argv) c_argv.push_back(a.data());
+    c_argv.push_back(nullptr);
+    const auto err_path = dir / "load.stderr";
+    int out[2];
+    if (pipe2(out, O_CLOEXEC) != 0) throw std::runtime_error("pipe failed");
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init(&actions);
+    posix_spawn_file_actions_adddup2(&actions, out[1], 1);
+    posix_spawn_file_actions_addopen(&actions, 2, err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC,
+                                     0600);
+    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
+    pid_t pid = -1;
+    const int rc = posix_spawn(&pid, c_argv[0], &actions, nullptr, c_argv.data(), environ);
+    posix_spawn_file_actions_destroy(&actions);
+    close(out[1]);
+    if (rc != 0) {
+        close(out[0]);
+        throw std::runtime_error("cannot run snibind");
+    }
+    RunResult result;
+    char buf[8192];
+    pollfd fd{out[0], POLLIN, 0};
+    bool hung = false;
+    for (;;) {
+        // 60 s of silence is a safety net against a hung child, never a synchronisation.
+        const int ready = poll(&fd, 1, 60'000);
+        if (ready < 0 && errno == EINTR) continue;
+        if (ready <= 0) {
+            hung = true;
+            break;
+        }
+        const ssize_t n = read(out[0], buf, sizeof buf);
+        if (n <= 0) break;
+        result.out.append(buf, static_cast<std::size_t>(n));
+    }
+    close(out[0]);
+    if (hung) kill(pid, SIGKILL);
+    int status = 0;
+    waitpid(pid, &status, 0);  // stdout is closed: the child is exiting
+    result.status = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    std::ifstream err(err_path);
+    result.err.assign(std::istreambuf_iterator<char>(err), std::istreambuf_iterator<char>());
+    return result;
+}
+
+// A forward backend on 127.0.0.1:0 on its own thread, one connection after the other: reads
+// until it has a whole ClientHello (through the proxy, in whatever pieces it came), answers 64
+// bytes, and closes once the client has gone. It records the SNI of every hello it read.
+class HelloBackend {
+  public:
+    HelloBackend() {
+        listen_fd_ = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        sockaddr_in addr{};
+        addr.sin_family = AF_INET;
+        addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        socklen_t len = sizeof addr;
+        if (bind(listen_fd_, reinterpret_cast<sockaddr*>(&addr), len) != 0 ||
+            listen(listen_fd_, 128) != 0 ||
+            getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&addr), &len) != 0)
+            throw std::runtime_error("hello backend: cannot listen");
+        port_ = ntohs(addr.sin_port);
+        thread_ = std::thread([this] { serve(); });
+    }
+    ~HelloBackend() {
+        shutdown(listen_fd_, SHUT_RDWR);  // wakes the blocked accept()
+        thread_.join();
+        close(listen_fd_);
+    }
+    HelloBackend(const HelloBackend&) = delete;
+    HelloBackend& operator=(const HelloBackend&) = delete;
+
+    std::string address() const { return "127.0.0.1:" + std::to_string(port_); }
+    // Waits until `n` connections have ended and returns, per connection, the SNI of the hello
+    // it read, or "<result>" when it got no complete hello.
+    std::vector<std::string> wait_for(std::size_t n) {
+        std::unique_lock lock(mutex_);
+        // Bounded only as a safety net against a hung test.
+        changed_.wait_for(lock, std::chrono::seconds(30), [&] { return seen_.size() >= n; });
+        return seen_;
+    }
+
+  private:
+    void serve() {
+        for (;;) {
+            int fd = accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
+            if (fd < 0) return;
+            timeval tv{20, 0};  // a safety net, never a synchronisation
+            setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+            std::string what = converse(fd);
+            close(fd);
+            std::lock_guard lock(mutex_);
+            seen_.push_back(std::move(what));
+            changed_.notify_all();
+        }
+    }
+
+    static std::string converse(int fd) {
+        ClientHelloReader reader;
+        std::vector<std::uint8_t> received;
+        std::uint8_t buf[4096];
+        HelloResult result = HelloResult::need_more;
+        while (result == HelloResult::need_more) {
+            ssize_t n = recv(fd, buf, sizeof buf, 0);
+            if (n <= 0) return "<" + std::string(to_string(reader.finish())) + ">";
+            received.insert(received.end(), buf, buf + n);
+            result = reader.read(received);
+        }
+        if (result != HelloResult::client_hello) return "<" + std::string(to_string(result)) + ">";
+        const std::string answer(64, 'x');
+        ssize_t sent = send(fd, answer.data(), answer.size(), MSG_NOSIGNAL);
+        (void)sent;
+        while (recv(fd, buf, sizeof buf, 0) > 0) {
+        }
+        return std::string(reader.hello().sni());
+    }
+
+    int listen_fd_ = -1;
+    std::uint16_t port_ = 0;
+    std::mutex mutex_;
+    std::condition_variable changed_;
+    std::vector<std::string> seen_;
+    std::thread thread_;
+};
+
+class LoadTest : public ::testing::Test {
+  protected:
+    LoadTest()
+        : pki_(dir_.path() / "certs"),
+          a_(pki_.issue("a", "a.load.test", {"a.load.test"})),
+          b_(pki_.issue("b", "b.load.test", {"b.load.test"})),
+          default_(pki_.issue("default", "default.load.test", {"default.load.test"})),
+          ip2_(pki_.issue("ip2", "ip2.load.test", {"ip2.load.test"})) {}
+
+    void TearDown() override {
+        if (!serve_) return;
+        EXPECT_EQ(serve_->stop(), 0);
+        const std::string log = serve_->log();
+        EXPECT_EQ(log.find("ERROR: AddressSanitizer"), std::string::npos) << log;
+        EXPECT_EQ(log.find("runtime error:"), std::string::npos) << log;
+    }
+
+    std::string p() const { return std::to_string(port_); }
+    std::string target() const { return "127.0.0.1:" + p(); }
+
+    // snibind serve on 127.0.0.1 and 127.0.0.2: SNI records for a and b (L1 step 1), the
+    // 0.0.0.0 default (L4), an IP record for 127.0.0.2, and fwd.load.test forwarded to the
+    // hello backend. No sites: after the handshake the lab responder answers requests.
+    void start_serve() {
+        auto path = dir_.path() / "config.yaml";
+        std::ofstream(path) << "limits: { drain_timeout: 1s }\n"
+                            << "access_log: off\n"
+                            << "listen: [\"127.0.0.1:" << p() << "\", \"127.0.0.2:" << p()
+                            << "\"]\nrecords:\n"
+                            << record("hostnameport=a.load.test:" + p(), a_)
+                            << record("hostnameport=b.load.test:" + p(), b_)
+                            << record("ipport=0.0.0.0:" + p(), default_)
+                            << record("ipport=127.0.0.2:" + p(), ip2_)
+                            << "  \"hostnameport=fwd.load.test:" << p()
+                            << "\": { certificate: " << default_.pem.string()
+                            << ", action: forward, backend: \"" << backend_.address() << "\" }\n";
+        serve_ = std::make_unique<ServeProcess>(path);
+    }
+
+    static std::string record(const std::string& key, const TestPki::Issued& cert) {
+        return "  \"" + key + "\": { certificate: " + cert.pem.string() + " }\n";
+    }
+
+    // Runs `snibind load --target ... --json ARGS` and returns its JSON; the exit status must be 0.
+    json load(std::vector<std::string> args) {
+        std::vector<std::string> argv{"load", "--target", target(), "--json"};
+        argv.insert(argv.end(), args.begin(), args.end());
+        RunResult r = run_snibind(argv, dir_.path());
+        EXPECT_EQ(r.err.find("ERROR: AddressSanitizer"), std::string::npos) << r.err;
+        EXPECT_EQ(r.err.find("runtime error:"), std::string::npos) << r.err;
+        EXPECT_EQ(r.status, 0) << r.err;
+        try {
+            return json::parse(r.out);
+        } catch (const std::exception& e) {
+            ADD_FAILURE() << "not JSON: " << e.what() << "\n" << r.out << r.err;
+            return json::object();
+        }
+    }
+
+    // The thumbprints served for `name` and how often, from the report.
+    static std::map<std::string, std::uint64_t> served(const json& report,
+                                                       const std::string& name) {
+        std::map<std::string, std::uint64_t> out;
+        if (report.contains("certificates") && report["certificates"].contains(name))
+            for (const auto& [thumbprint, n] : report["certificates"][name].items())
+                out[thumbprint] = n.get<std::uint64_t>();
+        return out;
+    }
+
+    // A netsh store file with one record per (key, certificate).
+    std::filesystem::path write_store(
+        const std::vector<std::pair<RecordKey, const TestPki::Issued*>>& entries) {
+        std::vector<Record> records;
+        for (const auto& [key, cert] : entries) {
+            Record r;
+            r.key = key;
+            r.certhash = cert->thumbprint;
+            r.appid = Guid::parse("{4dc3e181-e14b-4a21-b022-59fc669b0914}");
+            records.push_back(std::move(r));
+        }
+        auto path = dir_.path() / "sslcert.txt";
+        std::string error;
+        EXPECT_TRUE(netsh::Store(std::move(records)).save(path, error)) << error;
+        return path;
+    }
+
+    TempDir dir_;
+    TestPki pki_;
+    TestPki::Issued a_, b_, default_, ip2_;
+    std::uint16_t port_ = free_port();
+    HelloBackend backend_;
+    std::unique_ptr<ServeProcess> serve_;
+};
+
+void expect_clean(const json& r, std::uint64_t connections) {
+    EXPECT_EQ(r["connections"], connections) << r.dump(2);
+    EXPECT_EQ(r["completed"], connections) << r.dump(2);
+    EXPECT_EQ(r["errors"], 0) << r.dump(2);
+    EXPECT_TRUE(r["errors_by_kind"].empty()) << r.dump(2);
+    EXPECT_EQ(r["latency_us"]["count"], connections) << r.dump(2);
+    EXPECT_GT(r["connections_per_second"].get<double>(), 0.0);
+}
+
+// hello mode through a forward record: every connection gets the backend's answer, and the
+// backend reads a whole, correctly named hello from every one.
+TEST_F(LoadTest, HelloModeThroughForwardRecord) {
+    start_serve();
+    auto r = load({"--mode", "hello", "--name", "fwd.load.test", "--connections", "50",
+                   "--concurrency", "4"});
+    expect_clean(r, 50);
+    EXPECT_EQ(r["replied"], 50);
+    EXPECT_EQ(r["closed_without_reply"], 0);
+    auto seen = backend_.wait_for(50);
+    EXPECT_EQ(seen.size(), 50u);
+    for (const auto& sni : seen) EXPECT_EQ(sni, "fwd.load.test");
+}
+
+// clienthello.md: each template, split over records and writes, still reads as one hello with
+// the substituted name at the proxy and at the backend.
+TEST_F(LoadTest, HelloTemplatesAndSplits) {
+    start_serve();
+    const std::vector<std::vector<std::string>> variants = {
+        {"--template", "chromium", "--split-records", "4"},
+        {"--template", "curl", "--split-writes", "7"},
+        {"--template", "openssl", "--split-records", "3", "--split-writes", "5"},
+        {"--template", "curl", "--one-byte-writes"},
+    };
+    for (const auto& variant : variants) {
+        std::vector<std::string> args{"--mode",        "hello", "--name",        "fwd.load.test",
+                                      "--connections", "5",     "--concurrency", "2"};
+        args.insert(args.end(), variant.begin(), variant.end());
+        auto r = load(args);
+        expect_clean(r, 5);
+        EXPECT_EQ(r["replied"], 5) << variant[1];
+    }
+    auto seen = backend_.wait_for(20);
+    EXPECT_EQ(seen.size(), 20u);
+    for (const auto& sni : seen) EXPECT_EQ(sni, "fwd.load.test");
+}
+
+// L1 step 1 for a and b, L4 (0.0.0.0) for any other name: the thumbprint per name says so.
+TEST_F(LoadTest, HandshakeModeCertificatePerName_L1_L4) {
+    start_serve();
+    auto r = load({"--mode", "handshake", "--name", "a.load.test", "--name", "b.load.test",
+                   "--name", "other.load.test", "--connections", "50", "--concurrency", "5"});
+    expect_clean(r, 50);
+    EXPECT_EQ(r["handshakes"], 50);
+    auto a = served(r, "a.load.test"), b = served(r, "b.load.test"),
+         other = served(r, "other.load.test");
+    ASSERT_EQ(a.size(), 1u) << r.dump(2);
+    ASSERT_EQ(b.size(), 1u) << r.dump(2);
+    ASSERT_EQ(other.size(), 1u) << r.dump(2);
+    EXPECT_EQ(a.begin()->first, a_.thumbprint.hex());
+    EXPECT_EQ(b.begin()->first, b_.thumbprint.hex());
+    EXPECT_EQ(other.begin()->first, default_.thumbprint.hex());
+    EXPECT_EQ(a.begin()->second + b.begin()->second + other.begin()->second, 50u);
+}
+
+// L3/L4: no SNI at all gets the 0.0.0.0 record's certificate.
+TEST_F(LoadTest, NoSniEverywhereGetsTheDefaultRecord_L3_L4) {
+    start_serve();
+    auto r = load(
+        {"--name", "a.load.test", "--no-sni", "100%", "--connections", "50", "--concurrency", "5"});
+    expect_clean(r, 50);
+    EXPECT_EQ(r["certificates"].size(), 1u) << r.dump(2);
+    auto none = served(r, "(no sni)");
+    ASSERT_EQ(none.size(), 1u) << r.dump(2);
+    EXPECT_EQ(none.begin()->first, default_.thumbprint.hex());
+    EXPECT_EQ(none.begin()->second, 50u);
+}
+
+// --dst spreads connections over two local addresses: without SNI, 127.0.0.2 gets its own IP
+// record (L1 step 4) and 127.0.0.1 the 0.0.0.0 default (step 6).
+TEST_F(LoadTest, DestinationsReachIpRecords_L1) {
+    start_serve();
+    auto r = load({"--dst", "127.0.0.1,127.0.0.2", "--connections", "50", "--concurrency", "4"});
+    expect_clean(r, 50);
+    auto none = served(r, "(no sni)");
+    EXPECT_EQ(none[default_.thumbprint.hex()], 25u) << r.dump(2);
+    EXPECT_EQ(none[ip2_.thumbprint.hex()], 25u) << r.dump(2);
+}
+
+// resume: TLS 1.3 tickets (read after the handshake) and TLS 1.2 session ids both resume.
+TEST_F(LoadTest, ResumeModeResumes) {
+    start_serve();
+    for (const char* version : {"1.3", "1.2"}) {
+        auto r = load({"--mode", "resume", "--tls", version, "--name", "a.load.test", "--name",
+                       "b.load.test", "--connections", "50", "--concurrency", "2"});
+        expect_clean(r, 50);
+        EXPECT_GT(r["resumed"].get<std::uint64_t>(), 0u) << version << r.dump(2);
+        EXPECT_LE(r["resumed"].get<std::uint64_t>(), 50u);
+        // A resumed session still reports the certificate of its name.
+        auto a = served(r, "a.load.test");
+        ASSERT_EQ(a.size(), 1u) << r.dump(2);
+        EXPECT_EQ(a.begin()->first, a_.thumbprint.hex());
+    }
+}
+
+// request: keep-alive requests to the lab responder, each response read by its length.
+TEST_F(LoadTest, RequestModeKeepAlive) {
+    start_serve();
+    auto r = load({"--mode", "request", "--keepalive", "3", "--name", "a.load.test",
+                   "--connections", "50", "--concurrency", "5"});
+    expect_clean(r, 50);
+    EXPECT_EQ(r["requests"], 150);
+    EXPECT_EQ(r["http_status"]["200"], 150) << r.dump(2);
+    EXPECT_EQ(r["request_latency_us"]["count"], 150);
+}
+
+// --expect with the store the server really follows: every certificate is the predicted one.
+TEST_F(LoadTest, ExpectMatchingStoreHasNoMismatches) {
+    start_serve();
+    auto store = write_store({{RecordKey::hostname("a.load.test", port_), &a_},
+                              {RecordKey::hostname("b.load.test", port_), &b_},
+                              {RecordKey::ip(IpAddress::v4_any(), port_), &default_}});
+    auto r =
+        load({"--name", "a.load.test", "--name", "b.load.test", "--name", "c.load.test", "--no-sni",
+              "20%", "--connections", "50", "--concurrency", "5", "--expect", store.string()});
+    expect_clean(r, 50);
+    EXPECT_EQ(r["expect"]["checked"], 50);
+    EXPECT_EQ(r["expect"]["mismatches"], 0);
+}
+
+// --expect with a store that swaps a and b: those connections count as unexpected certificates.
+TEST_F(LoadTest, ExpectWrongStoreCountsMismatches) {
+    start_serve();
+    auto store = write_store({{RecordKey::hostname("a.load.test", port_), &b_},
+                              {RecordKey::hostname("b.load.test", port_), &a_},
+                              {RecordKey::ip(IpAddress::v4_any(), port_), &default_}});
+    auto r = load({"--name", "a.load.test", "--name", "b.load.test", "--connections", "50",
+                   "--concurrency", "5", "--expect", store.string()});
+    EXPECT_EQ(r["connections"], 50);
+    EXPECT_EQ(r["expect"]["mismatches"], 50) << r.dump(2);
+    EXPECT_EQ(r["errors"], 50);
+    EXPECT_EQ(r["errors_by_kind"]["unexpected certificate"], 50) << r.dump(2);
+}
+
+// --server-pid: the server's CPU time over the run, per connection.
+TEST_F(LoadTest, ServerCpuPerConnection) {
+    start_serve();
+    auto r = load({"--name", "a.load.test", "--connections", "50", "--concurrency", "5",
+                   "--server-pid", std::to_string(serve_->pid())});
+    expect_clean(r, 50);
+    EXPECT_EQ(r["server"]["pid"], serve_->pid());
+    EXPECT_GT(r["server"]["cpu_us_per_connection"].get<double>(), 0.0) << r.dump(2);
+}
+
+// A duration run with warmup and a rate limit ends by itself and counts what it measured.
+TEST_F(LoadTest, DurationRunWithWarmupAndRate) {
+    start_serve();
+    auto r = load({"--name", "b.load.test", "--duration", "1s", "--warmup", "200ms", "--rate",
+                   "200/s", "--concurrency", "4", "--threads", "2"});
+    EXPECT_EQ(r["errors"], 0) << r.dump(2);
+    EXPECT_GT(r["connections"].get<std::uint64_t>(), 0u);
+    EXPECT_EQ(r["connections"], r["completed"]);
+    EXPECT_EQ(r["threads"], 2);
+    EXPECT_DOUBLE_EQ(r["seconds"].get<double>(), 1.0);
+}
+
+// Nobody listening: every connection is counted as refused, and the run still completes.
+TEST_F(LoadTest, RefusedConnectionsAreCountedByKind) {
+    auto r = load({"--mode", "hello", "--connections", "20", "--concurrency", "4"});
+    EXPECT_EQ(r["connections"], 20);
+    EXPECT_EQ(r["completed"], 0);
+    EXPECT_EQ(r["errors"], 20);
+    EXPECT_EQ(r["errors_by_kind"]["refused"], 20) << r.dump(2);
+}
+
+TEST_F(LoadTest, BadUsageExitsTwo) {
+    const std::vector<std::vector<std::string>> cases = {
+        {"--target", "127.0.0.1:1"},  // neither --duration nor --connections
+        {"--target", "127.0.0.1:1", "--connections", "1", "--duration", "1s"},
+        {"--target", "nowhere", "--connections", "1"},
+        {"--target", "127.0.0.1:1", "--connections", "1", "--rate", "fast"},
+        {"--target", "127.0.0.1:1", "--connections", "1", "--no-sni", "150%"},
+        {"--target", "127.0.0.1:1", "--connections", "1", "--mode", "tickle"},
+        {"--target", "127.0.0.1:1", "--connections", "1", "--dst", "127.0.0.1,x"},
+    };
+    for (const auto& c : cases) {
+        std::vector<std::string> argv{"load"};
+        argv.insert(argv.end(), c.begin(), c.end());
+        RunResult r = run_snibind(argv, dir_.path());
+        EXPECT_EQ(r.status, 2) << c.back() << r.err;
+        EXPECT_FALSE(r.err.empty());
+    }
+}
+
+}  // namespace
+}  // namespace snibind::test

@@ -1,0 +1,490 @@
+// snibind serve in forward mode (issue 3): the backend gets the client's bytes exactly as they
+// came (clienthello.md: a hello in any number of writes and records), behind an optional PROXY
+// v1/v2 header; half-close passes through; a dead backend is a clean close; the record's flags
+// still apply before forwarding (selection.md L7).
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <gtest/gtest.h>
+
+#include <condition_variable>
+#include <fstream>
+#include <iterator>
+#include <memory>
+#include <mutex>
+#include <thread>
+
+#include <openssl/ssl.h>
+
+#include "serve_process.h"
+#include "test_pki.h"
+
+namespace snibind::test {
+namespace {
+
+// A real capture from tests/data/clienthello (see manifest.tsv), as the bytes on the wire.
+std::string hello_fixture(const std::string& file) {
+    std::ifstream in(std::string(SNIBIND_TEST_DATA) + "/clienthello/" + file, std::ios::binary);
+    if (!in) throw std::runtime_error("no fixture " + file);
+    return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+
+// The same handshake bytes re-cut into TLS records of at most `fragment` bytes each: a hello
+// split across records, as clienthello.md allows.
+std::string resplit_records(const std::string& records, std::size_t fragment) {
+    std::string message;
+    for (std::size_t at = 0; at + 5 <= records.size();) {
+        std::size_t length = static_cast<std::uint8_t>(records[at + 3]) << 8 |
+                             static_cast<std::uint8_t>(records[at + 4]);
+        message += records.substr(at + 5, length);
+        at += 5 + length;
+    }
+    std::string out;
+    for (std::size_t at = 0; at < message.size(); at += fragment) {
+        std::string piece = message.substr(at, fragment);
+        out += {'\x16', '\x03', '\x01', static_cast<char>(piece.size() >> 8),
+                static_cast<char>(piece.size() & 0xff)};
+        out += piece;
+    }
+    return out;
+}
+
+int count_records(const std::string& records) {
+    int n = 0;
+    for (std::size_t at = 0; at + 5 <= records.size(); ++n)
+        at += 5 + (static_cast<std::uint8_t>(records[at + 3]) << 8 |
+                   static_cast<std::uint8_t>(records[at + 4]));
+    return n;
+}
+
+// A blocking backend on 127.0.0.1:0, on its own thread. It serves connections one after the
+// other: sends `greeting` on accept, records every byte until the peer's EOF, then sends
+// `answer` and closes. With a TLS context: the handshake, one line received, `answer`, close.
+struct BackendOptions {
+    std::string greeting, answer;
+    SSL_CTX* tls;  // borrowed, must outlive the backend; nullptr for plain TCP
+};
+
+class TestBackend {
+  public:
+    TestBackend() : TestBackend(BackendOptions{"", "", nullptr}) {}
+    explicit TestBackend(BackendOptions options) : options_(std::move(options)) {
+        listen_fd_ = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        sockaddr_in addr{};
+        addr.sin_family = AF_INET;
+        addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        socklen_t len = sizeof addr;
+        if (bind(listen_fd_, reinterpret_cast<sockaddr*>(&addr), len) != 0 ||
+            listen(listen_fd_, 16) != 0 ||
+            getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&addr), &len) != 0)
+            throw std::runtime_error("test backend: cannot listen");
+        port_ = ntohs(addr.sin_port);
+        thread_ = std::thread([this] { serve(); });
+    }
+    ~TestBackend() {
+        {
+            std::lock_guard lock(mutex_);
+            stopping_ = true;
+            if (active_fd_ >= 0) shutdown(active_fd_, SHUT_RDWR);
+        }
+        shutdown(listen_fd_, SHUT_RDWR);  // wakes the blocked accept()
+        thread_.join();
+        close(listen_fd_);
+    }
+    TestBackend(const TestBackend&) = delete;
+    TestBackend& operator=(const TestBackend&) = delete;
+
+    std::uint16_t port() const { return port_; }
+    std::string address() const { return "127.0.0.1:" + std::to_string(port_); }
+
+    // Waits until `n` connections have ended and returns what each one received, in order.
+    std::vector<std::string> wait_for(std::size_t n) {
+        std::unique_lock lock(mutex_);
+        // Bounded only as a safety net against a hung test.
+        changed_.wait_for(lock, std::chrono::seconds(30), [&] { return received_.size() >= n; });
+        return received_;
+    }
+    std::size_t accepted() const {
+        std::lock_guard lock(mutex_);
+        return accepted_;
+    }
+
+  private:
+    void serve() {
+        for (;;) {
+            int fd = accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
+            if (fd < 0) return;
+            {
+                std::lock_guard lock(mutex_);
+                if (stopping_) {
+                    close(fd);
+                    return;
+                }
+                ++accepted_;
+                active_fd_ = fd;
+            }
+            timeval tv{30, 0};  // a safety net, never a synchronisation
+            setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+            std::string got = options_.tls ? converse_tls(fd) : converse(fd);
+            std::lock_guard lock(mutex_);
+            active_fd_ = -1;
+            close(fd);
+            received_.push_back(std::move(got));
+            changed_.notify_all();
+        }
+    }
+
+    std::string converse(int fd) {
+        send_all(fd, options_.greeting);
+        std::string got;
+        char buf[4096];
+        ssize_t n;
+        while ((n = recv(fd, buf, sizeof buf, 0)) > 0) got.append(buf, static_cast<size_t>(n));
+        send_all(fd, options_.answer);
+        return got;
+    }
+
+    std::string converse_tls(int fd) {
+        std::string got;
+        SSL* ssl = SSL_new(options_.tls);
+        SSL_set_fd(ssl, fd);
+        if (SSL_accept(ssl) == 1) {
+            char buf[4096];
+            int n;
+            // One line, then the answer: s_client keeps its side open until the server closes.
+            while (got.find('\n') == std::string::npos && (n = SSL_read(ssl, buf, sizeof buf)) > 0)
+                got.append(buf, static_cast<size_t>(n));
+            if (!options_.answer.empty())
+                SSL_write(ssl, options_.answer.data(), static_cast<int>(options_.answer.size()));
+            SSL_shutdown(ssl);
+        }
+        SSL_free(ssl);
+        return got;
+    }
+
+    static void send_all(int fd, std::string_view bytes) {
+        while (!bytes.empty()) {
+            ssize_t n = send(fd, bytes.data(), bytes.size(), MSG_NOSIGNAL);
+            if (n <= 0) return;
+            bytes.remove_prefix(static_cast<std::size_t>(n));
+        }
+    }
+
+    BackendOptions options_;
+    int listen_fd_ = -1;
+    std::uint16_t port_ = 0;
+    mutable std::mutex mutex_;
+    std::condition_variable changed_;
+    std::vector<std::string> received_;
+    std::size_t accepted_ = 0;
+    int active_fd_ = -1;
+    bool stopping_ = false;
+    std::thread thread_;
+};
+
+// The local address of a connected socket, as the proxy sees the client.
+Endpoint local_endpoint(int fd) {
+    sockaddr_storage ss{};
+    socklen_t len = sizeof ss;
+    getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len);
+    Endpoint e;
+    if (ss.ss_family == AF_INET6) {
+        auto* a = reinterpret_cast<sockaddr_in6*>(&ss);
+        e.addr = IpAddress::from_v6(a->sin6_addr.s6_addr);
+        e.port = ntohs(a->sin6_port);
+    } else {
+        auto* a = reinterpret_cast<sockaddr_in*>(&ss);
+        e.addr = IpAddress::from_v4(ntohl(a->sin_addr.s_addr));
+        e.port = ntohs(a->sin_port);
+    }
+    return e;
+}
+
+std::string be16(std::uint16_t v) {
+    return {static_cast<char>(v >> 8), static_cast<char>(v & 0xff)};
+}
+
+// A PROXY v2 header for TCP over IPv4, written from the spec (proxy-protocol.txt 2.2).
+std::string proxy_v2_tcp4(std::uint32_t src, std::uint16_t sport, std::uint32_t dst,
+                          std::uint16_t dport) {
+    std::string h("\r\n\r\n\0\r\nQUIT\n", 12);
+    h += "\x21\x11";  // version 2, PROXY; AF_INET, STREAM
+    h += be16(12);
+    for (std::uint32_t a : {src, dst})
+        for (int shift = 24; shift >= 0; shift -= 8) h += static_cast<char>(a >> shift & 0xff);
+    h += be16(sport) + be16(dport);
+    return h;
+}
+
+constexpr std::uint32_t kLoopback = 0x7f000001;
+
+class ServeForward : public ::testing::Test {
+  protected:
+    ServeForward() : pki_(dir_.path() / "certs") {}
+
+    void TearDown() override {
+        if (!serve_) return;
+        serve_->stop();
+        EXPECT_EQ(serve_->log().find("ERROR: AddressSanitizer"), std::string::npos)
+            << serve_->log();
+        EXPECT_EQ(serve_->log().find("runtime error:"), std::string::npos) << serve_->log();
+    }
+
+    // Starts snibind serve on 127.0.0.1:port_ with `records` (YAML lines under `records:`).
+    ServeProcess& start(const std::string& records, const std::string& listen = {}) {
+        auto path = dir_.path() / "config.yaml";
+        std::ofstream(path) << "limits: { drain_timeout: 1s }\n"
+                            << "listen: "
+                            << (listen.empty() ? "[\"127.0.0.1:" + p() + "\"]" : listen)
+                            << "\nrecords:\n"
+                            << records;
+        serve_ = std::make_unique<ServeProcess>(path);
+        return *serve_;
+    }
+
+    // A forward record for `key` (netsh key syntax) to `backend`, with extra YAML fields.
+    std::string forward_record(const std::string& key, const TestBackend& backend,
+                               const std::string& extra = {}) {
+        return "  \"" + key + "\": { certificate: " + cert_.pem.string() +
+               ", action: forward, backend: \"" + backend.address() + "\"" + extra + " }\n";
+    }
+
+    // Stops the server and returns its access log, one map per line.
+    std::vector<std::vector<std::pair<std::string, std::string>>> stop_and_read_log() {
+        EXPECT_EQ(serve_->stop(), 0);
+        return parse_access_log(serve_->access_log());
+    }
+
+    std::string p() const { return std::to_string(port_); }
+
+    TempDir dir_;
+    TestPki pki_;
+    TestPki::Issued cert_ = pki_.issue("fwd", "fwd.test", {"fwd.test", "www.example.com"});
+    std::uint16_t port_ = free_port();
+    std::unique_ptr<ServeProcess> serve_;
+};
+
+// The real captures carry SNI www.example.com; this record forwards them.
+std::string example_key(const std::string& port) {
+    return "hostnameport=www.example.com:" + port;
+}
+
+struct ByteExactCase {
+    std::string name;
+    std::string hello;
+    std::size_t write_size;  // bytes per send(); 1 sends a byte per write
+};
+
+// clienthello.md: the reader must cope with a hello in any number of TCP segments and TLS
+// records, and forward mode replays every byte it read, unchanged, followed by the rest.
+TEST_F(ServeForward, BackendReceivesClientBytesExactly) {
+    TestBackend backend;
+    // The fragmented capture names a long host, which falls through to the 0.0.0.0 record (L4).
+    start(forward_record(example_key(p()), backend) +
+          forward_record("ipport=0.0.0.0:" + p(), backend));
+    const std::string fragmented = hello_fixture("openssl-fragmented.bin");
+    ASSERT_EQ(count_records(fragmented), 2);  // the capture itself spans two records
+    const std::string resplit = resplit_records(hello_fixture("chromium.bin"), 100);
+    ASSERT_GT(count_records(resplit), 10);
+    const std::vector<ByteExactCase> cases{
+        {"chromium in one write", hello_fixture("chromium.bin"), 1 << 16},
+        {"openssl one byte per write", hello_fixture("openssl-sni.bin"), 1},
+        {"curl one byte per write", hello_fixture("curl.bin"), 1},
+        {"openssl-fragmented (2 records) in 7-byte writes", fragmented, 7},
+        {"chromium re-cut into 100-byte records, 1 byte per write", resplit, 1},
+    };
+    using namespace std::string_literals;
+    const std::string after = "application bytes after the hello\x17\x03\x03\x00\x01\x00"s;
+    for (const auto& c : cases) {
+        TcpClient client("127.0.0.1", port_);
+        for (std::size_t at = 0; at < c.hello.size(); at += c.write_size)
+            ASSERT_TRUE(client.send(std::string_view(c.hello).substr(at, c.write_size))) << c.name;
+        ASSERT_TRUE(client.send(after));
+        client.shutdown_write();
+        bool reset = false;
+        EXPECT_EQ(client.read_all(&reset), "") << c.name;
+        EXPECT_FALSE(reset) << c.name;
+    }
+    auto received = backend.wait_for(cases.size());
+    ASSERT_EQ(received.size(), cases.size());
+    for (std::size_t i = 0; i < cases.size(); ++i)
+        EXPECT_EQ(received[i], cases[i].hello + after) << cases[i].name;
+
+    auto log = stop_and_read_log();
+    ASSERT_EQ(log.size(), cases.size()) << serve_->access_log();
+    for (std::size_t i = 0; i < cases.size(); ++i) {
+        EXPECT_EQ(field(log[i], "action"), "forward");
+        EXPECT_EQ(field(log[i], "backend"), backend.address());
+        EXPECT_EQ(field(log[i], "in"), std::to_string(cases[i].hello.size() + after.size()));
+        EXPECT_EQ(field(log[i], "result"), "closed");
+    }
+}
+
+// The PROXY header sent to the backend carries the client's address and the destination it
+// connected to, then the client's bytes follow unchanged.
+TEST_F(ServeForward, ProxyProtocolV1AndV2Headers) {
+    TestBackend v1_backend, v2_backend;
+    auto port2 = free_port();
+    start(forward_record(example_key(p()), v1_backend, ", proxy_protocol: v1") +
+              forward_record("ipport=0.0.0.0:" + std::to_string(port2), v2_backend,
+                             ", proxy_protocol: v2"),
+          "[\"127.0.0.1:" + p() + "\", \"127.0.0.1:" + std::to_string(port2) + "\"]");
+    const std::string hello = hello_fixture("openssl-sni.bin");
+    auto send_hello = [&](std::uint16_t port) {
+        TcpClient client("127.0.0.1", port);
+        Endpoint self = local_endpoint(client.fd());
+        client.send(hello);
+        client.shutdown_write();
+        client.read_all();
+        return self;
+    };
+    Endpoint v1_client = send_hello(port_);
+    Endpoint v2_client = send_hello(port2);
+    auto v1 = v1_backend.wait_for(1);
+    auto v2 = v2_backend.wait_for(1);
+    ASSERT_EQ(v1.size(), 1u);
+    ASSERT_EQ(v2.size(), 1u);
+
+    // v1: "PROXY TCP4 <client> <dst> <client port> <dst port>\r\n", then the hello.
+    EXPECT_EQ(v1[0], "PROXY TCP4 127.0.0.1 127.0.0.1 " + std::to_string(v1_client.port) + " " +
+                         p() + "\r\n" + hello);
+    std::string header = proxy_v2_tcp4(kLoopback, v2_client.port, kLoopback, port2);
+    EXPECT_EQ(v2[0], header + hello);
+
+    auto log = stop_and_read_log();
+    ASSERT_EQ(log.size(), 2u) << serve_->access_log();
+    EXPECT_EQ(field(log[0], "client"), v1_client.to_string());
+    EXPECT_EQ(field(log[1], "client"), v2_client.to_string());
+}
+
+// clienthello.md: behind a load balancer (accept_proxy), the destination in the incoming header
+// is the address selection uses; the incoming header is consumed, never replayed. With
+// proxy_protocol set, the outgoing header carries the addresses the incoming one gave.
+TEST_F(ServeForward, IncomingProxyHeaderSelectsByItsDestination) {
+    TestBackend by_ip, fallback, by_ip_v2;
+    start(forward_record("ipport=127.0.0.2:" + p(), by_ip) +
+              forward_record("ipport=127.0.0.3:" + p(), by_ip_v2, ", proxy_protocol: v2") +
+              forward_record("ipport=0.0.0.0:" + p(), fallback),
+          "[{ address: \"127.0.0.1:" + p() + "\", accept_proxy: true }]");
+    const std::string hello = hello_fixture("openssl-nosni.bin");
+    auto send_with_header = [&](const std::string& header) {
+        TcpClient client("127.0.0.1", port_);
+        // Header and hello in separate writes: the reader must not need them in one segment.
+        ASSERT_TRUE(client.send(header));
+        ASSERT_TRUE(client.send(hello));
+        client.shutdown_write();
+        client.read_all();
+    };
+    send_with_header("PROXY TCP4 127.0.0.9 127.0.0.2 5555 " + p() + "\r\n");
+    send_with_header(proxy_v2_tcp4(0x7f000009, 6666, 0x7f000003, port_));
+    send_with_header("PROXY TCP4 127.0.0.9 127.0.0.1 7777 " + p() + "\r\n");
+
+    auto ip = by_ip.wait_for(1);
+    ASSERT_EQ(ip.size(), 1u);
+    EXPECT_EQ(ip[0], hello) << "the incoming header must not reach the backend";
+    auto ip_v2 = by_ip_v2.wait_for(1);
+    ASSERT_EQ(ip_v2.size(), 1u);
+    EXPECT_EQ(ip_v2[0], proxy_v2_tcp4(0x7f000009, 6666, 0x7f000003, port_) + hello);
+    auto other = fallback.wait_for(1);
+    ASSERT_EQ(other.size(), 1u);
+    EXPECT_EQ(other[0], hello);
+
+    auto log = stop_and_read_log();
+    ASSERT_EQ(log.size(), 3u) << serve_->access_log();
+    EXPECT_EQ(field(log[0], "client"), "127.0.0.9:5555");
+    EXPECT_EQ(field(log[0], "dst"), "127.0.0.2:" + p());
+    EXPECT_EQ(field(log[0], "step"), "ip_exact");
+    EXPECT_EQ(field(log[1], "dst"), "127.0.0.3:" + p());
+    EXPECT_EQ(field(log[2], "step"), "ipv4_any");
+}
+
+// Half-close: the client's EOF reaches the backend while the backend's direction stays open, so
+// an answer written after the backend saw EOF still reaches the client.
+TEST_F(ServeForward, HalfCloseLetsTheBackendAnswerAfterClientEof) {
+    TestBackend backend(BackendOptions{"greeting\n", "answer after your EOF\n", nullptr});
+    start(forward_record(example_key(p()), backend));
+    const std::string hello = hello_fixture("openssl-sni.bin");
+    TcpClient client("127.0.0.1", port_);
+    ASSERT_TRUE(client.send(hello));
+    ASSERT_TRUE(client.send("request"));
+    client.shutdown_write();
+    bool reset = false;
+    EXPECT_EQ(client.read_all(&reset), "greeting\nanswer after your EOF\n");
+    EXPECT_FALSE(reset);
+    auto received = backend.wait_for(1);
+    ASSERT_EQ(received.size(), 1u);
+    EXPECT_EQ(received[0], hello + "request");
+
+    auto log = stop_and_read_log();
+    ASSERT_EQ(log.size(), 1u) << serve_->access_log();
+    EXPECT_EQ(field(log[0], "out"), "31");
+    EXPECT_EQ(field(log[0], "result"), "closed");
+}
+
+// A backend that refuses the connection: the client sees an orderly close (EOF, not a reset)
+// and the access log says why.
+TEST_F(ServeForward, BackendDownClosesCleanlyAndLogs) {
+    auto dead_port = free_port();  // nothing listens there
+    start("  \"" + example_key(p()) + "\": { certificate: " + cert_.pem.string() +
+          ", action: forward, backend: \"127.0.0.1:" + std::to_string(dead_port) + "\" }\n");
+    TcpClient client("127.0.0.1", port_);
+    ASSERT_TRUE(client.send(hello_fixture("openssl-sni.bin")));
+    bool reset = true;
+    EXPECT_EQ(client.read_all(&reset), "");
+    EXPECT_FALSE(reset);
+
+    auto log = stop_and_read_log();
+    ASSERT_EQ(log.size(), 1u) << serve_->access_log();
+    EXPECT_EQ(field(log[0], "action"), "forward");
+    EXPECT_EQ(field(log[0], "result"), "backend_down");
+    EXPECT_NE(field(log[0], "why").find(std::to_string(dead_port)), std::string::npos);
+}
+
+// L7 applies in forward mode too: a record with disablelegacytls refuses a client that offers
+// only TLS 1.1 (protocol_version alert), and the backend never hears of it.
+TEST_F(ServeForward, DisableLegacyTlsRefusesTls11BeforeForwarding_L7) {
+    TestBackend backend;
+    start(forward_record("hostnameport=fwd.test:" + p(), backend, ", disablelegacytls: true"));
+    auto result =
+        s_client("127.0.0.1:" + p(), "fwd.test", {"-tls1_1", "-cipher", "DEFAULT@SECLEVEL=0"});
+    EXPECT_FALSE(result.connected) << result.output;
+    EXPECT_NE(result.output.find("protocol version"), std::string::npos) << result.output;
+
+    auto log = stop_and_read_log();
+    ASSERT_EQ(log.size(), 1u) << serve_->access_log();
+    EXPECT_EQ(field(log[0], "action"), "forward");
+    EXPECT_EQ(field(log[0], "result"), "version_refused");
+    EXPECT_EQ(backend.accepted(), 0u);
+}
+
+// End to end: a real TLS handshake goes through the forwarder untouched, so the client sees the
+// backend's certificate, not the one on snibind's record.
+TEST_F(ServeForward, RealTlsHandshakeSeesTheBackendsCertificate) {
+    auto backend_cert = pki_.issue("backend", "backend.test", {"fwd.test"});
+    std::unique_ptr<SSL_CTX, decltype(&SSL_CTX_free)> ctx(SSL_CTX_new(TLS_server_method()),
+                                                          SSL_CTX_free);
+    ASSERT_EQ(SSL_CTX_use_certificate_chain_file(ctx.get(), backend_cert.pem.c_str()), 1);
+    ASSERT_EQ(SSL_CTX_use_PrivateKey_file(ctx.get(), backend_cert.pem.c_str(), SSL_FILETYPE_PEM),
+              1);
+    TestBackend backend(BackendOptions{"", "hello over TLS\n", ctx.get()});
+    start(forward_record("hostnameport=fwd.test:" + p(), backend));
+
+    auto result = s_client("127.0.0.1:" + p(), "fwd.test", {}, "ping\n");
+    EXPECT_TRUE(result.connected) << result.output;
+    EXPECT_EQ(result.thumbprint, backend_cert.thumbprint.hex()) << result.output;
+    EXPECT_NE(result.thumbprint, cert_.thumbprint.hex());
+    EXPECT_NE(result.output.find("hello over TLS"), std::string::npos) << result.output;
+    auto received = backend.wait_for(1);
+    ASSERT_EQ(received.size(), 1u);
+    EXPECT_EQ(received[0], "ping\n");
+
+    auto log = stop_and_read_log();
+    ASSERT_EQ(log.size(), 1u) << serve_->access_log();
+    EXPECT_EQ(field(log[0], "sni"), "fwd.test");
+    EXPECT_EQ(field(log[0], "step"), "sni_exact");
+}
+
+}  // namespace
+}  // namespace snibind::test

@@ -1,0 +1,881 @@
+// snibind serve in terminate mode with `sites` (selection.md I5): requests routed to real HTTP/1.1
+// backends (plain and TLS), keep-alive on both sides, chunked and Content-Length bodies,
+// Expect: 100-continue, the forwarding headers, 502 for a dead backend, and the built-in lab
+// responder when there are no sites. The clients are curl and openssl s_client on 127.0.0.0/8.
+#include <gtest/gtest.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cctype>
+#include <condition_variable>
+#include <cstdio>
+#include <fstream>
+#include <memory>
+#include <mutex>
+#include <span>
+#include <sstream>
+#include <thread>
+
+#include <openssl/ssl.h>
+#include <nlohmann/json.hpp>
+
+#include "http/http_message.h"
+#include "serve_process.h"
+#include "test_pki.h"
+
+namespace snibind::test {
+namespace {
+
+// Bytes of every value, CR, LF and NUL included, so a body that is altered anywhere shows.
+std::string pattern(std::size_t size) {
+    std::string out(size, '\0');
+    for (std::size_t i = 0; i < size; ++i) out[i] = static_cast<char>((i * 131 + i / 7) & 0xff);
+    return out;
+}
+
+std::string read_file(const std::filesystem::path& path) {
+    std::ifstream in(path, std::ios::binary);
+    std::ostringstream out;
+    out << in.rdbuf();
+    return out.str();
+}
+
+void write_file(const std::filesystem::path& path, std::string_view bytes) {
+    std::ofstream(path, std::ios::binary).write(bytes.data(), static_cast<long>(bytes.size()));
+}
+
+bool equals_ignore_case(std::string_view a, std::string_view b) {
+    return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+               return std::tolower(static_cast<unsigned char>(x)) ==
+                      std::tolower(static_cast<unsigned char>(y));
+           });
+}
+
+// The chunked transfer coding (RFC 9112 7.1) removed; extensions and trailers are dropped.
+std::string dechunk(std::string_view raw) {
+    std::string body;
+    for (;;) {
+        auto line_end = raw.find("\r\n");
+        if (line_end == std::string_view::npos) return body;
+        std::size_t size = std::stoul(std::string(raw.substr(0, line_end)), nullptr, 16);
+        raw.remove_prefix(line_end + 2);
+        if (size == 0) return body;
+        body.append(raw.substr(0, size));
+        raw.remove_prefix(std::min(raw.size(), size + 2));
+    }
+}
+
+// What the test backend answers: who it is and exactly what it received, then the body.
+//   backend NAME / connection N / request M / sni NAME-or-"-" / method / target /
+//   "header Name: value" per header, a blank line, the (de-chunked) body.
+struct Echo {
+    std::string backend, sni, method, target, body;
+    int connection = 0, request = 0;
+    std::vector<std::pair<std::string, std::string>> headers;
+
+    std::string header(std::string_view name) const {
+        for (const auto& [n, v] : headers)
+            if (equals_ignore_case(n, name)) return v;
+        return "(absent)";
+    }
+    int header_count(std::string_view name) const {
+        return static_cast<int>(std::count_if(headers.begin(), headers.end(), [&](const auto& h) {
+            return equals_ignore_case(h.first, name);
+        }));
+    }
+};
+
+std::string echo_text(const std::string& backend, int connection, int request,
+                      const std::string& sni, const http::MessageHead& head,
+                      const std::string& body) {
+    std::string out = "backend " + backend + "\nconnection " + std::to_string(connection) +
+                      "\nrequest " + std::to_string(request) + "\nsni " + sni + "\nmethod " +
+                      head.method + "\ntarget " + head.target + "\n";
+    for (const auto& [name, value] : head.headers) out += "header " + name + ": " + value + "\n";
+    return out + "\n" + body;
+}
+
+Echo parse_echo(std::string_view text) {
+    Echo echo;
+    auto end = text.find("\n\n");
+    if (end == std::string_view::npos) return echo;
+    echo.body = text.substr(end + 2);
+    std::istringstream lines{std::string(text.substr(0, end))};
+    for (std::string line; std::getline(lines, line);) {
+        auto space = line.find(' ');
+        std::string key = line.substr(0, space);
+        std::string value = space == std::string::npos ? "" : line.substr(space + 1);
+        if (key == "backend") echo.backend = value;
+        if (key == "connection") echo.connection = std::stoi(value);
+        if (key == "request") echo.request = std::stoi(value);
+        if (key == "sni") echo.sni = value;
+        if (key == "method") echo.method = value;
+        if (key == "target") echo.target = value;
+        if (key == "header") {
+            auto colon = value.find(": ");
+            echo.headers.emplace_back(value.substr(0, colon), value.substr(colon + 2));
+        }
+    }
+    return echo;
+}
+
+// A small blocking HTTP/1.1 server on 127.0.0.1:0: a thread accepts, a thread per connection
+// serves it (keep-alive, Expect: 100-continue), framing requests with the proxy's own parser.
+// `/chunked` is answered with a chunked body: the echo followed by chunked_tail(); `/until-close`
+// with a body that ends when the connection does; `/then-close` promises keep-alive and closes
+// anyway, as a backend's idle timeout would. With a certificate it speaks TLS and records the SNI
+// each connection sent.
+class TestBackend {
+  public:
+    static std::string chunked_tail() { return pattern(200000); }
+
+    explicit TestBackend(std::string name, const TestPki::Issued* certificate = nullptr)
+        : name_(std::move(name)) {
+        if (certificate) {
+            tls_ = SSL_CTX_new(TLS_server_method());
+            if (SSL_CTX_use_certificate_chain_file(tls_, certificate->pem.c_str()) != 1 ||
+                SSL_CTX_use_PrivateKey_file(tls_, certificate->pem.c_str(), SSL_FILETYPE_PEM) != 1)
+                throw std::runtime_error("test backend: cannot load " + certificate->pem.string());
+        }
+        listen_fd_ = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        sockaddr_in addr{};
+        addr.sin_family = AF_INET;
+        addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        socklen_t len = sizeof addr;
+        if (bind(listen_fd_, reinterpret_cast<sockaddr*>(&addr), len) != 0 ||
+            listen(listen_fd_, 16) != 0 ||
+            getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&addr), &len) != 0)
+            throw std::runtime_error("test backend: cannot listen on 127.0.0.1");
+        port_ = ntohs(addr.sin_port);
+        acceptor_ = std::thread([this] { accept_loop(); });
+    }
+
+    ~TestBackend() {
+        // Wakes accept() (Linux: EINVAL), then every connection still blocked in a read.
+        shutdown(listen_fd_, SHUT_RDWR);
+        acceptor_.join();
+        close(listen_fd_);
+        {
+            std::lock_guard lock(mutex_);
+            for (int fd : open_fds_) shutdown(fd, SHUT_RDWR);
+        }
+        for (auto& t : connections_) t.join();
+        SSL_CTX_free(tls_);
+    }
+
+    std::string url() const {
+        return (tls_ ? "https://127.0.0.1:" : "http://127.0.0.1:") + std::to_string(port_);
+    }
+    int connections_accepted() const { return accepted_.load(); }
+    // Returns once `n` connections have been closed by this backend or its peer.
+    void wait_closed(int n) {
+        std::unique_lock lock(mutex_);
+        if (!closed_changed_.wait_for(lock, std::chrono::seconds(30), [&] { return closed_ >= n; }))
+            throw std::runtime_error("test backend: connections were never closed");
+    }
+    std::vector<std::string> sni_seen() const {
+        std::lock_guard lock(mutex_);
+        return sni_seen_;
+    }
+
+  private:
+    // Reads and writes over plain TCP or TLS.
+    struct Peer {
+        int fd;
+        SSL* ssl;
+        std::size_t read(char* buf, std::size_t size) {
+            if (ssl) {
+                int n = SSL_read(ssl, buf, static_cast<int>(size));
+                return n > 0 ? static_cast<std::size_t>(n) : 0;
+            }
+            ssize_t n = recv(fd, buf, size, 0);
+            return n > 0 ? static_cast<std::size_t>(n) : 0;
+        }
+        bool write(std::string_view bytes) {
+            if (ssl) return SSL_write(ssl, bytes.data(), static_cast<int>(bytes.size())) > 0;
+            while (!bytes.empty()) {
+                ssize_t n = ::send(fd, bytes.data(), bytes.size(), MSG_NOSIGNAL);
+                if (n <= 0) return false;
+                bytes.remove_prefix(static_cast<std::size_t>(n));
+            }
+            return true;
+        }
+    };
+
+    void accept_loop() {
+        // SSL_write uses write(): a proxy that hung up must give EPIPE here, not kill the test.
+        // The connection threads inherit this mask.
+        sigset_t pipe;
+        sigemptyset(&pipe);
+        sigaddset(&pipe, SIGPIPE);
+        pthread_sigmask(SIG_BLOCK, &pipe, nullptr);
+        for (;;) {
+            int fd = accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
+            if (fd < 0) return;
+            timeval tv{30, 0};  // a safety net against a hung test, never a synchronisation
+            setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+            int number = ++accepted_;
+            std::lock_guard lock(mutex_);
+            open_fds_.push_back(fd);
+            connections_.emplace_back([this, fd, number] {
+                serve(fd, number);
+                std::lock_guard lock(mutex_);
+                std::erase(open_fds_, fd);
+                close(fd);
+                ++closed_;
+                closed_changed_.notify_all();
+            });
+        }
+    }
+
+    void serve(int fd, int connection) {
+        Peer peer{fd, nullptr};
+        std::string sni = "-";
+        if (tls_) {
+            peer.ssl = SSL_new(tls_);
+            SSL_set_fd(peer.ssl, fd);
+            if (SSL_accept(peer.ssl) == 1) {
+                if (const char* name = SSL_get_servername(peer.ssl, TLSEXT_NAMETYPE_host_name))
+                    sni = name;
+                {
+                    std::lock_guard lock(mutex_);
+                    sni_seen_.push_back(sni);
+                }
+                serve_requests(peer, connection, sni);
+                SSL_shutdown(peer.ssl);
+            }
+            SSL_free(peer.ssl);
+            return;
+        }
+        serve_requests(peer, connection, sni);
+    }
+
+    void serve_requests(Peer& peer, int connection, const std::string& sni) {
+        using Event = http::MessageParser::Event;
+        http::MessageParser parser(http::MessageParser::Kind::request);
+        std::string in, body;
+        std::size_t parsed = 0;
+        bool in_body = false, parse_now = false;
+        int request = 0;
+        char buf[16384];
+        for (;;) {
+            if (parsed == in.size() && !parse_now) {
+                std::size_t n = peer.read(buf, sizeof buf);
+                if (n == 0) return;
+                in.append(buf, n);
+            }
+            parse_now = false;
+            auto p = parser.parse({in.data() + parsed, in.size() - parsed});
+            if (in_body) body.append(in, parsed, p.consumed);
+            parsed += p.consumed;
+            if (p.event == Event::error) return;
+            if (p.event == Event::head_complete) {
+                in_body = parse_now = true;  // a body-less request completes without more bytes
+                if (equals_ignore_case(parser.head().header("expect"), "100-continue") &&
+                    !peer.write("HTTP/1.1 100 Continue\r\n\r\n"))
+                    return;
+            }
+            if (p.event != Event::message_complete) continue;
+
+            const http::MessageHead& head = parser.head();
+            bool keep_alive = head.keep_alive;
+            std::string echo = echo_text(name_, connection, ++request, sni, head,
+                                         parser.body_chunked() ? dechunk(body) : body);
+            if (!peer.write(response(head.path(), echo, keep_alive)) || !keep_alive ||
+                head.path() == "/then-close" || head.path() == "/until-close")
+                return;
+            parser.next();
+            in.erase(0, parsed);
+            parsed = 0;
+            body.clear();
+            in_body = false;
+        }
+    }
+
+    static std::string response(std::string_view path, const std::string& echo, bool keep_alive) {
+        std::string out = "HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\n";
+        if (path == "/until-close") return out + "Connection: close\r\n\r\n" + echo;
+        out += keep_alive ? "Connection: keep-alive\r\n" : "Connection: close\r\n";
+        if (path != "/chunked")
+            return out + "Content-Length: " + std::to_string(echo.size()) + "\r\n\r\n" + echo;
+        out += "Transfer-Encoding: chunked\r\n\r\n";
+        std::string body = echo + chunked_tail();
+        // An odd chunk size, so chunk boundaries fall anywhere in the proxy's reads.
+        for (std::size_t at = 0; at < body.size(); at += 4093) {
+            std::string_view chunk = std::string_view(body).substr(at, 4093);
+            char size[16];
+            std::snprintf(size, sizeof size, "%zx\r\n", chunk.size());
+            out.append(size).append(chunk).append("\r\n");
+        }
+        return out + "0\r\n\r\n";
+    }
+
+    std::string name_;
+    SSL_CTX* tls_ = nullptr;
+    int listen_fd_ = -1;
+    std::uint16_t port_ = 0;
+    std::atomic<int> accepted_{0};
+    mutable std::mutex mutex_;
+    std::vector<int> open_fds_;
+    std::vector<std::thread> connections_;
+    std::vector<std::string> sni_seen_;
+    int closed_ = 0;
+    std::condition_variable closed_changed_;
+    std::thread acceptor_;
+};
+
+// A TLS client for exchanges curl cannot pace: one request at a time on one connection, each
+// response read to its end (framed by the proxy's own parser).
+class TlsClient {
+  public:
+    TlsClient(const std::filesystem::path& ca, const std::string& sni, std::uint16_t port)
+        : tcp_("127.0.0.1", port), ctx_(SSL_CTX_new(TLS_client_method())) {
+        SSL_CTX_load_verify_locations(ctx_, ca.c_str(), nullptr);
+        SSL_CTX_set_verify(ctx_, SSL_VERIFY_PEER, nullptr);
+        ssl_ = SSL_new(ctx_);
+        SSL_set_tlsext_host_name(ssl_, sni.c_str());
+        SSL_set1_host(ssl_, sni.c_str());
+        SSL_set_fd(ssl_, tcp_.fd());
+        if (SSL_connect(ssl_) != 1) throw std::runtime_error("TLS handshake with snibind failed");
+    }
+    ~TlsClient() {
+        SSL_free(ssl_);
+        SSL_CTX_free(ctx_);
+    }
+    TlsClient(const TlsClient&) = delete;
+    TlsClient& operator=(const TlsClient&) = delete;
+
+    bool send(std::string_view bytes) {
+        return SSL_write(ssl_, bytes.data(), static_cast<int>(bytes.size())) > 0;
+    }
+
+    // The next whole response; empty when the connection ended first.
+    std::string read_response() {
+        using Event = http::MessageParser::Event;
+        http::MessageParser parser(http::MessageParser::Kind::response);
+        std::string response;
+        char buf[16384];
+        for (;;) {
+            // Bytes of a next response that came with the last read come first.
+            std::string input = std::exchange(pending_, {});
+            if (input.empty()) {
+                int n = SSL_read(ssl_, buf, sizeof buf);
+                if (n <= 0) return parser.finish().event == Event::message_complete ? response : "";
+                input.assign(buf, static_cast<std::size_t>(n));
+            }
+            std::span<const char> rest(input);
+            for (;;) {
+                auto p = parser.parse(rest);
+                response.append(rest.data(), p.consumed);
+                rest = rest.subspan(p.consumed);
+                if (p.event == Event::message_complete) {
+                    pending_.assign(rest.data(), rest.size());
+                    return response;
+                }
+                if (p.event == Event::error) return {};
+                if (p.event == Event::need_more) break;
+            }
+        }
+    }
+
+    std::string exchange(std::string_view request) {
+        return send(request) ? read_response() : std::string();
+    }
+
+  private:
+    TcpClient tcp_;
+    SSL_CTX* ctx_;
+    SSL* ssl_ = nullptr;
+    std::string pending_;
+};
+
+struct CurlResult {
+    int status = -1;                   // curl's exit status
+    std::vector<int> codes;            // HTTP status, per URL
+    std::vector<int> new_connections;  // connections curl opened for each URL
+    std::vector<std::string> bodies;   // per URL
+    std::string verbose;               // curl -v (stderr)
+};
+
+std::ostream& operator<<(std::ostream& out, const CurlResult& r) {
+    return out << "curl exit " << r.status << "\n" << r.verbose;
+}
+
+class ServeHttp : public ::testing::Test {
+  protected:
+    ServeHttp() : pki_(dir_.path() / "certs") {}
+
+    void TearDown() override { stop(); }
+
+    // Stops the server (if running) and checks it exited cleanly without sanitizer reports.
+    void stop() {
+        if (!serve_) return;
+        EXPECT_EQ(serve_->stop(), 0);
+        std::string log = serve_->log();
+        EXPECT_EQ(log.find("ERROR: AddressSanitizer"), std::string::npos) << log;
+        EXPECT_EQ(log.find("runtime error:"), std::string::npos) << log;
+    }
+
+    // The server's access log, after stopping it.
+    std::vector<std::vector<std::pair<std::string, std::string>>> access_log() {
+        stop();
+        return parse_access_log(serve_->access_log());
+    }
+
+    TestBackend& backend(std::string name, const TestPki::Issued* certificate = nullptr) {
+        backends_.push_back(std::make_unique<TestBackend>(std::move(name), certificate));
+        return *backends_.back();
+    }
+
+    // Starts snibind serve listening on 127.0.0.1 and 127.0.0.2, terminating everything with
+    // front_ (which names every host the tests use), with `body` (sites, ...) appended.
+    ServeProcess& start(const std::string& body) {
+        stop();
+        auto path = dir_.path() / "config.yaml";
+        std::ofstream(path) << "limits: { drain_timeout: 1s }\n"
+                            << "listen: [\"127.0.0.1:" << port_ << "\", \"127.0.0.2:" << port_
+                            << "\"]\nrecords:\n  \"ipport=0.0.0.0:" << port_
+                            << "\": { certificate: " << front_.pem.string() << " }\n"
+                            << body;
+        serve_ = std::make_unique<ServeProcess>(path);
+        return *serve_;
+    }
+
+    std::string site(const std::string& name, const std::string& host_or_ip_binding,
+                     const std::string& backend_url, const std::string& path = "") const {
+        return "  - { name: " + name + ", bindings: [\"" + host_or_ip_binding + "\"], backend: \"" +
+               backend_url + "\"" + (path.empty() ? "" : ", path: " + path) + " }\n";
+    }
+    // "https/*:PORT:host", "https/127.0.0.2:PORT:" (with ip), "https/*:PORT:" (neither).
+    std::string binding(const std::string& host, const std::string& ip = "*") const {
+        return "https/" + ip + ":" + std::to_string(port_) + ":" + host;
+    }
+
+    // curl -v with one URL per path on one command line (so one connection when it can), with
+    // `host` resolved to `address`.
+    CurlResult curl(const std::string& host, const std::vector<std::string>& paths,
+                    const std::vector<std::string>& extra = {},
+                    const std::string& address = "127.0.0.1") {
+        auto p = std::to_string(port_);
+        std::vector<std::string> argv{"curl",
+                                      "-sS",
+                                      "-v",
+                                      "--resolve",
+                                      host + ":" + p + ":" + address,
+                                      "--cacert",
+                                      pki_.ca_pem().string(),
+                                      "-w",
+                                      "%{http_code} %{num_connects}\\n"};
+        argv.insert(argv.end(), extra.begin(), extra.end());
+        for (std::size_t i = 0; i < paths.size(); ++i)
+            argv.insert(argv.end(), {"-o", (dir_.path() / ("body" + std::to_string(i))).string(),
+                                     "https://" + host + ":" + p + paths[i]});
+        RunResult run_result = run(argv);
+        CurlResult r;
+        r.status = run_result.status;
+        r.verbose = run_result.err;
+        std::istringstream lines(run_result.out);
+        for (int code = 0, connects = 0; lines >> code >> connects;) {
+            r.codes.push_back(code);
+            r.new_connections.push_back(connects);
+        }
+        for (std::size_t i = 0; i < paths.size(); ++i) {
+            auto file = dir_.path() / ("body" + std::to_string(i));
+            r.bodies.push_back(read_file(file));
+            std::filesystem::remove(file);
+        }
+        return r;
+    }
+
+    TempDir dir_;
+    TestPki pki_;
+    std::uint16_t port_ = free_port();
+    TestPki::Issued front_ =
+        pki_.issue("front", "site1.test",
+                   {"site1.test", "site2.test", "other.test", "nosuch.test", "lab.test"});
+    std::vector<std::unique_ptr<TestBackend>> backends_;
+    std::unique_ptr<ServeProcess> serve_;  // after the backends: it stops first
+};
+
+// I5: two sites on one IP:port told apart by Host, an application path, the IP-bound and the weak
+// wildcard bindings, each request going to the backend of the site that category order and the
+// longest path prefix pick.
+TEST_F(ServeHttp, RoutesByHostAddressAndPath_I5) {
+    auto& site1 = backend("site1");
+    auto& site2 = backend("site2");
+    auto& app = backend("app");
+    auto& ip_bound = backend("ipbound");
+    auto& wild = backend("wild");
+    start("sites:\n" + site("site1", binding("site1.test"), site1.url()) +
+          site("site2", binding("site2.test"), site2.url()) +
+          site("app", binding("site1.test"), app.url(), "/app") +
+          site("ipbound", binding("", "127.0.0.2"), ip_bound.url()) +
+          site("wild", binding(""), wild.url()));
+
+    struct Case {
+        std::string host, address, path, backend;
+    } cases[] = {
+        {"site1.test", "127.0.0.1", "/", "site1"},             // explicit host
+        {"site2.test", "127.0.0.1", "/page?q=1", "site2"},     // same IP:port, other Host
+        {"site1.test", "127.0.0.1", "/app/page", "app"},       // longest path prefix
+        {"site1.test", "127.0.0.1", "/APP", "app"},            // compared case-insensitively
+        {"site1.test", "127.0.0.1", "/application", "site1"},  // on whole segments only
+        {"other.test", "127.0.0.1", "/", "wild"},              // weak wildcard takes unknown hosts
+        {"other.test", "127.0.0.2", "/", "ipbound"},           // IP-bound beats the weak wildcard
+        {"site2.test", "127.0.0.2", "/", "site2"},             // explicit host beats IP-bound
+    };
+    for (const auto& c : cases) {
+        SCOPED_TRACE(c.host + " via " + c.address + " " + c.path);
+        auto r = curl(c.host, {c.path}, {}, c.address);
+        ASSERT_EQ(r.codes, std::vector<int>{200}) << r;
+        Echo echo = parse_echo(r.bodies[0]);
+        EXPECT_EQ(echo.backend, c.backend);
+        EXPECT_EQ(echo.target, c.path);  // the request target is passed on unchanged
+        EXPECT_EQ(echo.header("Host"), c.host + ":" + std::to_string(port_));
+    }
+
+    auto log = access_log();
+    ASSERT_EQ(log.size(), std::size(cases));
+    for (std::size_t i = 0; i < log.size(); ++i) {
+        EXPECT_EQ(field(log[i], "action"), "terminate");
+        EXPECT_EQ(field(log[i], "requests"), "1");
+        EXPECT_EQ(field(log[i], "result"), "closed") << field(log[i], "why");
+    }
+    EXPECT_EQ(field(log[0], "backend"), site1.url());
+    EXPECT_EQ(field(log[6], "backend"), ip_bound.url());
+}
+
+// I5: no prefix matches the Host: HTTP.sys's own 400 page, and the connection is closed.
+TEST_F(ServeHttp, UnknownHostGets400InvalidHostname_I5) {
+    auto& site1 = backend("site1");
+    start("sites:\n" + site("site1", binding("site1.test"), site1.url()));
+
+    // By SNI and Host both, and by Host alone on a connection whose SNI did match a site.
+    auto by_name = curl("nosuch.test", {"/"});
+    auto by_host = curl("site1.test", {"/"}, {"-H", "Host: nosuch.test"});
+    for (const auto* r : {&by_name, &by_host}) {
+        ASSERT_EQ(r->codes, std::vector<int>{400}) << *r;
+        EXPECT_NE(r->bodies[0].find("<h2>Bad Request - Invalid Hostname</h2>"), std::string::npos)
+            << r->bodies[0];
+        EXPECT_NE(r->verbose.find("< Server: Microsoft-HTTPAPI/2.0"), std::string::npos) << *r;
+        EXPECT_NE(r->verbose.find("< Connection: close"), std::string::npos) << *r;
+    }
+    EXPECT_EQ(site1.connections_accepted(), 0);
+
+    auto log = access_log();
+    ASSERT_EQ(log.size(), 2u);
+    for (const auto& line : log) {
+        EXPECT_EQ(field(line, "result"), "invalid_hostname");
+        EXPECT_NE(field(line, "why").find("nosuch.test"), std::string::npos) << field(line, "why");
+    }
+}
+
+// Keep-alive on both sides: curl's two requests share one client connection, and the proxy
+// sends both over one backend connection.
+TEST_F(ServeHttp, KeepAliveReusesClientAndBackendConnections) {
+    auto& site1 = backend("site1");
+    start("sites:\n" + site("site1", binding("site1.test"), site1.url()));
+
+    auto r = curl("site1.test", {"/one", "/two"});
+    ASSERT_EQ(r.codes, (std::vector<int>{200, 200})) << r;
+    EXPECT_EQ(r.new_connections, (std::vector<int>{1, 0})) << r;
+    Echo first = parse_echo(r.bodies[0]), second = parse_echo(r.bodies[1]);
+    EXPECT_EQ(first.target, "/one");
+    EXPECT_EQ(second.target, "/two");
+    EXPECT_EQ(second.connection, first.connection);
+    EXPECT_EQ(second.request, 2);
+    EXPECT_EQ(first.header("Connection"), "keep-alive");
+    EXPECT_EQ(site1.connections_accepted(), 1);
+
+    auto log = access_log();
+    ASSERT_EQ(log.size(), 1u);
+    EXPECT_EQ(field(log[0], "requests"), "2");
+    EXPECT_EQ(field(log[0], "result"), "closed") << field(log[0], "why");
+}
+
+// A chunked response is relayed byte for byte and its end found, so the connection carries on.
+TEST_F(ServeHttp, ChunkedResponseArrivesIntactAndConnectionIsReused) {
+    auto& site1 = backend("site1");
+    start("sites:\n" + site("site1", binding("site1.test"), site1.url()));
+
+    auto r = curl("site1.test", {"/chunked", "/after"});
+    ASSERT_EQ(r.codes, (std::vector<int>{200, 200})) << r;
+    EXPECT_NE(r.verbose.find("< Transfer-Encoding: chunked"), std::string::npos) << r;
+    Echo echo = parse_echo(r.bodies[0]);
+    EXPECT_EQ(echo.target, "/chunked");
+    EXPECT_EQ(echo.body, TestBackend::chunked_tail());  // nothing after the echo but the tail
+    Echo after = parse_echo(r.bodies[1]);
+    EXPECT_EQ(after.target, "/after");
+    EXPECT_EQ(after.request, 2);
+    EXPECT_EQ(site1.connections_accepted(), 1);
+
+    auto log = access_log();
+    ASSERT_EQ(log.size(), 1u);
+    EXPECT_EQ(field(log[0], "requests"), "2");
+}
+
+// A response without a length ends when the backend closes; the proxy relays all of it, then
+// closes the client connection too.
+TEST_F(ServeHttp, ResponseEndingAtCloseArrivesIntact) {
+    auto& site1 = backend("site1");
+    start("sites:\n" + site("site1", binding("site1.test"), site1.url()));
+
+    auto r = curl("site1.test", {"/until-close"});
+    ASSERT_EQ(r.codes, std::vector<int>{200}) << r;
+    Echo echo = parse_echo(r.bodies[0]);
+    EXPECT_EQ(echo.target, "/until-close");
+    // The echo's last header line and the blank line after it: the response arrived whole.
+    EXPECT_EQ(echo.header("Connection"), "keep-alive");
+    EXPECT_EQ(r.bodies[0].substr(r.bodies[0].size() - 2), "\n\n");
+
+    auto log = access_log();
+    ASSERT_EQ(log.size(), 1u);
+    EXPECT_EQ(field(log[0], "requests"), "1");
+    EXPECT_EQ(field(log[0], "result"), "closed") << field(log[0], "why");
+}
+
+// Keep-alive to a backend that closes an idle connection (as a backend's keep-alive timeout
+// does): the next request is sent over a new backend connection instead of failing.
+TEST_F(ServeHttp, BackendClosingAKeptAliveConnectionIsReconnected) {
+    auto& site1 = backend("site1");
+    start("sites:\n" + site("site1", binding("site1.test"), site1.url()));
+    {
+        TlsClient client(pki_.ca_pem(), "site1.test", port_);
+        auto first = client.exchange("GET /then-close HTTP/1.1\r\nHost: site1.test\r\n\r\n");
+        ASSERT_NE(first.find("HTTP/1.1 200 OK"), std::string::npos) << first;
+        site1.wait_closed(1);
+        auto second = client.exchange("GET /next HTTP/1.1\r\nHost: site1.test\r\n\r\n");
+        ASSERT_NE(second.find("HTTP/1.1 200 OK"), std::string::npos) << second;
+        EXPECT_NE(second.find("\ntarget /next\n"), std::string::npos) << second;
+        EXPECT_NE(second.find("\nconnection 2\n"), std::string::npos) << second;
+    }
+    EXPECT_EQ(site1.connections_accepted(), 2);
+
+    auto log = access_log();
+    ASSERT_EQ(log.size(), 1u);
+    EXPECT_EQ(field(log[0], "requests"), "2");
+    EXPECT_EQ(field(log[0], "result"), "closed") << field(log[0], "why");
+}
+
+// Pipelined requests (sent together, before any answer) are each routed and answered in order.
+TEST_F(ServeHttp, PipelinedRequestsAreAnsweredInOrder) {
+    auto& site1 = backend("site1");
+    auto& site2 = backend("site2");
+    start("sites:\n" + site("site1", binding("site1.test"), site1.url()) +
+          site("site2", binding("site2.test"), site2.url()));
+    {
+        TlsClient client(pki_.ca_pem(), "site1.test", port_);
+        ASSERT_TRUE(
+            client.send("POST /first HTTP/1.1\r\nHost: site1.test\r\nContent-Length: 5\r\n\r\nhello"
+                        "GET /second HTTP/1.1\r\nHost: site2.test\r\n\r\n"
+                        "GET /third HTTP/1.1\r\nHost: site1.test\r\nConnection: close\r\n\r\n"));
+        struct Expected {
+            std::string backend, target, body;
+        } expected[] = {
+            {"site1", "/first", "hello"}, {"site2", "/second", ""}, {"site1", "/third", ""}};
+        for (const auto& e : expected) {
+            std::string response = client.read_response();
+            ASSERT_NE(response.find("HTTP/1.1 200 OK"), std::string::npos) << e.target;
+            Echo echo = parse_echo(response.substr(response.find("\r\n\r\n") + 4));
+            EXPECT_EQ(echo.backend, e.backend);
+            EXPECT_EQ(echo.target, e.target);
+            EXPECT_EQ(echo.body, e.body);
+        }
+        EXPECT_EQ(client.read_response(), "");  // closed after the third (Connection: close)
+    }
+
+    auto log = access_log();
+    ASSERT_EQ(log.size(), 1u);
+    EXPECT_EQ(field(log[0], "requests"), "3");
+    EXPECT_EQ(field(log[0], "result"), "closed") << field(log[0], "why");
+}
+
+// Request bodies are streamed to the backend intact, whatever their framing; with
+// `Expect: 100-continue` the client is told to go on (by the proxy) and sends the body.
+TEST_F(ServeHttp, RequestBodiesArriveIntact) {
+    auto& site1 = backend("site1");
+    start("sites:\n" + site("site1", binding("site1.test"), site1.url()));
+
+    struct Case {
+        std::string name;
+        std::size_t size;
+        std::vector<std::string> headers;
+        std::string framing_header, framing_value;
+        bool expect_continue;
+    } cases[] = {
+        {"content-length", 100000, {}, "Content-Length", "100000", false},
+        {"chunked", 300000, {"Transfer-Encoding: chunked"}, "Transfer-Encoding", "chunked", false},
+        {"expect", 200000, {"Expect: 100-continue"}, "Content-Length", "200000", true},
+        {"chunked+expect",
+         50000,
+         {"Transfer-Encoding: chunked", "Expect: 100-continue"},
+         "Transfer-Encoding",
+         "chunked",
+         true},
+        // Large enough that curl may add Expect by itself.
+        {"large", 2 * 1024 * 1024 + 7, {}, "Content-Length", "2097159", false},
+    };
+    for (const auto& c : cases) {
+        SCOPED_TRACE(c.name);
+        auto file = dir_.path() / "upload";
+        std::string content = pattern(c.size);
+        write_file(file, content);
+        std::vector<std::string> args{"--data-binary", "@" + file.string(), "--expect100-timeout",
+                                      "60"};
+        for (const auto& h : c.headers) args.insert(args.end(), {"-H", h});
+        auto r = curl("site1.test", {"/upload"}, args);
+        ASSERT_EQ(r.codes, std::vector<int>{200}) << r;
+        Echo echo = parse_echo(r.bodies[0]);
+        EXPECT_EQ(echo.method, "POST");
+        EXPECT_EQ(echo.header(c.framing_header), c.framing_value);
+        EXPECT_EQ(echo.body.size(), content.size());
+        EXPECT_TRUE(echo.body == content) << "the body arrived altered";
+        if (c.expect_continue) {
+            // The proxy answers "100 Continue" itself, at once: curl (told to wait for it) sends
+            // the body only then. The backend is not asked again (no Expect reaches it), so the
+            // client gets exactly one interim response.
+            EXPECT_EQ(echo.header("Expect"), "(absent)");
+            auto proxy_continue = r.verbose.find("< HTTP/1.1 100 Continue");
+            EXPECT_LT(proxy_continue, r.verbose.find("We are completely uploaded")) << r;
+        }
+    }
+}
+
+// The backend learns who the client is: X-Forwarded-For (appended to), X-Forwarded-Proto and
+// Forwarded (RFC 7239), each exactly once.
+TEST_F(ServeHttp, ForwardingHeadersAsTheBackendSeesThem) {
+    auto& site1 = backend("site1");
+    start("sites:\n" + site("site1", binding("site1.test"), site1.url()));
+    const std::string host = "host=\"site1.test:" + std::to_string(port_) + "\"";
+
+    struct Case {
+        std::vector<std::string> extra;
+        std::string xff, forwarded;
+    } cases[] = {
+        {{}, "127.0.0.1", "for=127.0.0.1;proto=https;" + host},
+        {{"-H", "X-Forwarded-For: 192.0.2.7", "-H", "Forwarded: for=192.0.2.7"},
+         "192.0.2.7, 127.0.0.1",
+         "for=192.0.2.7, for=127.0.0.1;proto=https;" + host},
+    };
+    for (const auto& c : cases) {
+        SCOPED_TRACE(c.xff);
+        auto r = curl("site1.test", {"/"}, c.extra);
+        ASSERT_EQ(r.codes, std::vector<int>{200}) << r;
+        Echo echo = parse_echo(r.bodies[0]);
+        EXPECT_EQ(echo.header("X-Forwarded-For"), c.xff);
+        EXPECT_EQ(echo.header("X-Forwarded-Proto"), "https");
+        EXPECT_EQ(echo.header("Forwarded"), c.forwarded);
+        for (const char* name : {"X-Forwarded-For", "X-Forwarded-Proto", "Forwarded"})
+            EXPECT_EQ(echo.header_count(name), 1) << name;
+    }
+}
+
+// An https:// backend is a legacy server: TLS without SNI, unless `backend_sni` names one.
+TEST_F(ServeHttp, TlsBackendGetsNoSniUnlessBackendSniIsSet) {
+    auto backend_cert = pki_.issue("backend", "legacy.test", {"legacy.test"});
+    struct Case {
+        std::string backend_sni, seen;
+    } cases[] = {{"", "-"}, {"legacy.test", "legacy.test"}};
+    for (const auto& c : cases) {
+        SCOPED_TRACE("backend_sni: " + c.backend_sni);
+        auto& legacy = backend("legacy", &backend_cert);
+        start((c.backend_sni.empty() ? "" : "backend_sni: " + c.backend_sni + "\n") + "sites:\n" +
+              site("site1", binding("site1.test"), legacy.url()));
+        auto r = curl("site1.test", {"/one", "/two"});
+        ASSERT_EQ(r.codes, (std::vector<int>{200, 200})) << r;
+        Echo echo = parse_echo(r.bodies[1]);
+        EXPECT_EQ(echo.backend, "legacy");
+        EXPECT_EQ(echo.sni, c.seen);
+        EXPECT_EQ(echo.request, 2);  // keep-alive over TLS too
+        EXPECT_EQ(legacy.sni_seen(), std::vector<std::string>{c.seen});
+
+        auto log = access_log();
+        ASSERT_EQ(log.size(), 1u);
+        EXPECT_EQ(field(log[0], "backend"), legacy.url());
+        EXPECT_EQ(field(log[0], "result"), "closed") << field(log[0], "why");
+    }
+}
+
+// Nothing listens at the site's backend: 502 to the client, and the access log says why.
+TEST_F(ServeHttp, BackendDownGives502AndLogLine) {
+    const std::string dead = "http://127.0.0.1:" + std::to_string(free_port());
+    start("sites:\n" + site("site1", binding("site1.test"), dead));
+
+    auto r = curl("site1.test", {"/"});
+    ASSERT_EQ(r.codes, std::vector<int>{502}) << r;
+    EXPECT_NE(r.bodies[0].find("Bad Gateway"), std::string::npos) << r.bodies[0];
+
+    auto log = access_log();
+    ASSERT_EQ(log.size(), 1u);
+    EXPECT_EQ(field(log[0], "result"), "backend_down");
+    EXPECT_EQ(field(log[0], "backend"), dead);
+    EXPECT_NE(field(log[0], "why").find("connect to " + dead), std::string::npos)
+        << field(log[0], "why");
+}
+
+// No `sites`: the lab responder answers with the decision, as JSON by default.
+TEST_F(ServeHttp, LabResponderAnswersWithTheDecisionAsJson) {
+    start("");
+    auto r = curl("lab.test", {"/hello", "/again"});
+    ASSERT_EQ(r.codes, (std::vector<int>{200, 200})) << r;
+    EXPECT_NE(r.verbose.find("< Content-Type: application/json"), std::string::npos) << r;
+    auto j = nlohmann::json::parse(r.bodies[0], nullptr, false);
+    ASSERT_FALSE(j.is_discarded()) << r.bodies[0];
+    EXPECT_EQ(j["sni"], "lab.test");
+    EXPECT_EQ(j["step"], "ipv4_any");  // L4: no SNI record, the 0.0.0.0 record
+    EXPECT_NE(j["record"].get<std::string>().find("0.0.0.0:" + std::to_string(port_)),
+              std::string::npos)
+        << j["record"];
+    EXPECT_EQ(j["certificate"]["thumbprint"], front_.thumbprint.hex());
+    EXPECT_EQ(j["tls"]["version"], "TLSv1.3");
+    EXPECT_EQ(j["tls"]["alpn"], "http/1.1");  // curl offers h2 too; HTTP/1.1 is all we speak
+    EXPECT_EQ(j["request"]["target"], "/hello");
+
+    auto log = access_log();
+    ASSERT_EQ(log.size(), 1u);
+    EXPECT_EQ(field(log[0], "requests"), "2");
+}
+
+// A browser (Accept: text/html) gets the same decision as text.
+TEST_F(ServeHttp, LabResponderAnswersABrowserWithText) {
+    start("");
+    auto r = curl("lab.test", {"/"}, {"-H", "Accept: text/html,application/xhtml+xml,*/*;q=0.8"});
+    ASSERT_EQ(r.codes, std::vector<int>{200}) << r;
+    EXPECT_NE(r.verbose.find("< Content-Type: text/plain"), std::string::npos) << r;
+    const std::string& text = r.bodies[0];
+    EXPECT_NE(text.find("snibind lab responder"), std::string::npos) << text;
+    EXPECT_NE(text.find(front_.thumbprint.hex()), std::string::npos) << text;
+    EXPECT_NE(text.find("http/1.1"), std::string::npos) << text;
+    EXPECT_EQ(text.find('{'), std::string::npos) << "not JSON: " << text;
+}
+
+// openssl s_client without SNI: the responder reports that none was sent (L4 still picks the
+// 0.0.0.0 record) and that no ALPN was negotiated.
+TEST_F(ServeHttp, LabResponderReportsNoSniFromSClient) {
+    start("");
+    auto h = s_client("127.0.0.1:" + std::to_string(port_), std::nullopt, {},
+                      "GET /x HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
+    EXPECT_EQ(h.thumbprint, front_.thumbprint.hex()) << h.output;
+    auto status = h.output.find("HTTP/1.1 200 OK");
+    ASSERT_NE(status, std::string::npos) << h.output;
+    // The body by its Content-Length: s_client prints more (session tickets) after it.
+    auto length_at = h.output.find("Content-Length: ", status);
+    auto begin = h.output.find("\r\n\r\n", status);
+    ASSERT_TRUE(length_at != std::string::npos && begin != std::string::npos) << h.output;
+    auto length = std::stoul(h.output.substr(length_at + 16, 10));
+    auto j = nlohmann::json::parse(h.output.substr(begin + 4, length), nullptr, false);
+    ASSERT_FALSE(j.is_discarded()) << h.output;
+    EXPECT_TRUE(j["sni"].is_null()) << j["sni"];
+    EXPECT_EQ(j["step"], "ipv4_any");
+    EXPECT_TRUE(j["tls"]["alpn"].is_null()) << j["tls"]["alpn"];
+    EXPECT_EQ(j["request"]["target"], "/x");
+}
+
+}  // namespace
+}  // namespace snibind::test

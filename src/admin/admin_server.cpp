@@ -3,15 +3,16 @@
 #include <array>
 #include <chrono>
 
-#include <boost/asio/write.hpp>
 #include <fmt/chrono.h>
 #include <fmt/format.h>
+#include <boost/asio/write.hpp>
 #include <nlohmann/json.hpp>
 
 #include "admin/console_page.h"
 #include "admin/metrics.h"
 #include "http/http_message.h"
 #include "netsh/netsh_fields.h"
+#include "proxy/asio_endpoint.h"
 #include "report/json_output.h"
 
 namespace snibind::admin {
@@ -149,16 +150,21 @@ json records_json(const BindingTable& table, const proxy::Runtime& rt) {
     json ip = json::array(), sni = json::array(), ccs = json::array();
     auto reader = table.read();
     std::vector<const Record*> records = reader.all();
-    std::sort(records.begin(), records.end(), [](const Record* a, const Record* b) {
-        return a->key.display() < b->key.display();
-    });
+    std::sort(records.begin(), records.end(),
+              [](const Record* a, const Record* b) { return a->key.display() < b->key.display(); });
     for (const Record* r : records) {
         json j = record_json(*r, rt);
         switch (r->key.family) {
-            case Family::ip: ip.push_back(j); break;
-            case Family::host: sni.push_back(j); break;
+            case Family::ip:
+                ip.push_back(j);
+                break;
+            case Family::host:
+                sni.push_back(j);
+                break;
             case Family::ccs:
-            case Family::scoped_ccs: ccs.push_back(j); break;
+            case Family::scoped_ccs:
+                ccs.push_back(j);
+                break;
         }
     }
     json files = json::array();
@@ -168,15 +174,15 @@ json records_json(const BindingTable& table, const proxy::Runtime& rt) {
         f["health"] = health(cert.get());
         files.push_back(f);
     }
-    return {{"version", reader.version()},
-            {"profile", to_string(rt.config.selection.profile)},
-            {"ip", ip},
-            {"sni", sni},
-            {"ccs", ccs},
-            {"ccs_folder",
-             rt.config.ccs_folder ? json(rt.config.ccs_folder->string()) : json(nullptr)},
-            {"ccs_files", files},
-            {"urlacl", urlacl_json(rt)}};
+    return {
+        {"version", reader.version()},
+        {"profile", to_string(rt.config.selection.profile)},
+        {"ip", ip},
+        {"sni", sni},
+        {"ccs", ccs},
+        {"ccs_folder", rt.config.ccs_folder ? json(rt.config.ccs_folder->string()) : json(nullptr)},
+        {"ccs_files", files},
+        {"urlacl", urlacl_json(rt)}};
 }
 
 std::string explain(const AdminRequest& request, const BindingTable& table,
@@ -245,12 +251,12 @@ class AdminConnection : public std::enable_shared_from_this<AdminConnection> {
 
   private:
     void read() {
-        socket_.async_read_some(asio::buffer(buffer_), [self = shared_from_this()](
-                                                           const error_code& ec, std::size_t n) {
-            if (ec) return;
-            self->pending_.append(self->buffer_.data(), n);
-            self->parse();
-        });
+        socket_.async_read_some(asio::buffer(buffer_),
+                                [self = shared_from_this()](const error_code& ec, std::size_t n) {
+                                    if (ec) return;
+                                    self->pending_.append(self->buffer_.data(), n);
+                                    self->parse();
+                                });
     }
 
     void parse() {
@@ -261,8 +267,8 @@ class AdminConnection : public std::enable_shared_from_this<AdminConnection> {
             pending_.erase(0, p.consumed);
             switch (p.event) {
                 case Event::error:
-                    write(http::simple_response(400, "Bad Request", "text/plain",
-                                                "bad request\r\n", false),
+                    write(http::simple_response(400, "Bad Request", "text/plain", "bad request\r\n",
+                                                false),
                           true);
                     return;
                 case Event::head_complete:
@@ -302,18 +308,17 @@ class AdminConnection : public std::enable_shared_from_this<AdminConnection> {
 
     void write(std::string response, bool close_after) {
         out_ = std::move(response);
-        asio::async_write(socket_, asio::buffer(out_),
-                          [self = shared_from_this(), close_after](const error_code& ec,
-                                                                   std::size_t) {
-                              if (ec || close_after) {
-                                  error_code ignored;
-                                  self->socket_.shutdown(asio::socket_base::shutdown_send,
-                                                         ignored);
-                                  return;
-                              }
-                              self->parser_.next();
-                              self->parse();
-                          });
+        asio::async_write(
+            socket_, asio::buffer(out_),
+            [self = shared_from_this(), close_after](const error_code& ec, std::size_t) {
+                if (ec || close_after) {
+                    error_code ignored;
+                    self->socket_.shutdown(asio::socket_base::shutdown_send, ignored);
+                    return;
+                }
+                self->parser_.next();
+                self->parse();
+            });
     }
 
     static constexpr std::size_t kMaxBody = 64 * 1024;
@@ -325,16 +330,6 @@ class AdminConnection : public std::enable_shared_from_this<AdminConnection> {
     bool in_body_ = false;
     http::MessageParser parser_{http::MessageParser::Kind::request};
 };
-
-asio::ip::tcp::endpoint to_asio(const Endpoint& e) {
-    asio::ip::address_v6::bytes_type b;
-    std::copy(e.addr.bytes.begin(), e.addr.bytes.end(), b.begin());
-    if (!e.addr.v6)
-        return {asio::ip::address_v4({e.addr.bytes[0], e.addr.bytes[1], e.addr.bytes[2],
-                                      e.addr.bytes[3]}),
-                e.port};
-    return {asio::ip::address_v6(b), e.port};
-}
 
 }  // namespace
 
@@ -394,7 +389,7 @@ AdminServer::AdminServer(asio::io_context& io, const Endpoint& endpoint, AdminCo
     : acceptor_(io),
       context_(std::make_shared<AdminContext>(std::move(context))),
       loopback_(false) {
-    auto ep = to_asio(endpoint);
+    auto ep = proxy::to_asio(endpoint);
     loopback_ = ep.address().is_loopback();
     try {
         acceptor_.open(ep.protocol());
@@ -406,8 +401,9 @@ AdminServer::AdminServer(asio::io_context& io, const Endpoint& endpoint, AdminCo
             fmt::format("admin console: cannot listen on {}: {}", endpoint.to_string(), e.what()));
     }
     if (!loopback_ && context_->token.empty())
-        throw std::runtime_error(fmt::format(
-            "admin console on {} is not loopback: it needs admin_token_file", endpoint.to_string()));
+        throw std::runtime_error(
+            fmt::format("admin console on {} is not loopback: it needs admin_token_file",
+                        endpoint.to_string()));
     accept();
 }
 

@@ -39,7 +39,8 @@ void histogram(std::string& out, std::string_view name, std::string_view help,
 template <std::size_t N>
 nlohmann::json histogram_json(const Histogram<N>& h) {
     nlohmann::json buckets = nlohmann::json::array();
-    for (std::size_t i = 0; i < N; ++i) buckets.push_back({{"le", h.bounds[i]}, {"count", h.counts[i]}});
+    for (std::size_t i = 0; i < N; ++i)
+        buckets.push_back({{"le", h.bounds[i]}, {"count", h.counts[i]}});
     buckets.push_back({{"le", "+Inf"}, {"count", h.counts[N]}});
     return {{"count", h.count}, {"sum", h.sum}, {"buckets", buckets}};
 }
@@ -59,7 +60,8 @@ std::string prometheus_text(const Stats& s) {
     header(out, "snibind_connections_total", "counter",
            "Connections ended, by result (the access log's result field).");
     for (const auto& [result, n] : s.results)
-        out += fmt::format("snibind_connections_total{{result=\"{}\"}} {}\n", label_value(result), n);
+        out +=
+            fmt::format("snibind_connections_total{{result=\"{}\"}} {}\n", label_value(result), n);
     header(out, "snibind_connection_actions_total", "counter",
            "Connections by action: terminate, forward, reject, fail, close (never routed).");
     for (const auto& [action, n] : s.actions)
@@ -80,7 +82,8 @@ std::string prometheus_text(const Stats& s) {
                            s.decisions_by_outcome[static_cast<std::size_t>(o)]);
     header(out, "snibind_record_hits_total", "counter", "Connections each record was chosen for.");
     for (const auto& [record, n] : s.record_hits)
-        out += fmt::format("snibind_record_hits_total{{record=\"{}\"}} {}\n", label_value(record), n);
+        out +=
+            fmt::format("snibind_record_hits_total{{record=\"{}\"}} {}\n", label_value(record), n);
     header(out, "snibind_handshakes_total", "counter", "TLS handshakes completed (terminate).");
     out += fmt::format("snibind_handshakes_total {}\n", s.handshakes);
     header(out, "snibind_requests_total", "counter", "HTTP requests after termination.");

@@ -5,8 +5,7 @@ namespace snibind::admin {
 Stats::Stats() {
     hello_bytes.bounds = {256, 512, 768, 1024, 1536, 2048, 4096, 16384};
     hello_reads.bounds = {1, 2, 3, 5, 10, 100};
-    handshake_seconds.bounds = {0.0001, 0.00025, 0.0005, 0.001, 0.0025,
-                                0.005,  0.01,    0.025,  0.1,   1};
+    handshake_seconds.bounds = {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.1, 1};
     backend_connect_seconds.bounds = handshake_seconds.bounds;
 }
 

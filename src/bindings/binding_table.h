@@ -9,7 +9,7 @@
 //
 // Layout (bench/README.md has the measurements behind it): Records live out of line, immutable
 // and shared by every snapshot that holds them. Each shard is an open-addressing index of
-// 128-byte entries that carry the key (inline up to kInlineKey bytes) and a copy of the fields
+// 128-byte entries that carry the key (inline up to 80 bytes) and a copy of the fields
 // selection reads, so a hit costs one index entry and does not touch the Record.
 #include <atomic>
 #include <cstddef>

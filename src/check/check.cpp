@@ -17,7 +17,7 @@ constexpr std::string_view kIisAppid = "{4dc3e181-e14b-4a21-b022-59fc669b0914}";
 constexpr std::string_view kIisExpressAppid = "{214124cd-d05b-4309-9af9-9caa44b2b74a}";
 constexpr Profile kProfiles[] = {Profile::windows_2008r2, Profile::windows_2012,
                                  Profile::windows_2012r2, Profile::windows_2016,
-                                 Profile::windows_2019, Profile::windows_2022};
+                                 Profile::windows_2019,   Profile::windows_2022};
 
 // The address a client of this binding connects to. "*" means any unassigned address: a listen
 // address on that port when the config has one, else a documentation address (RFC 5737) that no
@@ -74,8 +74,8 @@ class Checker {
 
     std::string hash_for(std::string_view host) const {
         const auto* c = certificate_covering(host);
-        return c ? c->thumbprint().hex() : std::string("<thumbprint of a certificate for ") +
-                                               std::string(host) + ">";
+        return c ? c->thumbprint().hex()
+                 : std::string("<thumbprint of a certificate for ") + std::string(host) + ">";
     }
 
     void add(Severity sev, std::string kind, std::string rule, std::string subject,
@@ -90,7 +90,8 @@ class Checker {
         HostReport h{site.name, b.to_string(), b.host, destination_for(b, rt_.config), {}};
         const SelectionSettings& configured = rt_.config.selection;
         std::string subject = fmt::format("site '{}' {}", site.name, b.to_string());
-        if (!b.host.empty()) h.probes.push_back(probe("with SNI", h.destination, b.host, configured));
+        if (!b.host.empty())
+            h.probes.push_back(probe("with SNI", h.destination, b.host, configured));
         h.probes.push_back(probe("without SNI", h.destination, {}, configured));
         if (!b.host.empty()) {
             for (Profile p : kProfiles) {
@@ -103,12 +104,11 @@ class Checker {
             other.precedence = configured.precedence == Precedence::sni_first
                                    ? Precedence::ip_first
                                    : Precedence::sni_first;
-            h.probes.push_back(probe(std::string(to_string(other.precedence)), h.destination,
-                                     b.host, other));
+            h.probes.push_back(
+                probe(std::string(to_string(other.precedence)), h.destination, b.host, other));
         }
-        const Endpoint ipport{h.destination.addr.is_unspecified() ? IpAddress::v4_any()
-                                                                  : h.destination.addr,
-                              b.port};
+        const Endpoint ipport{
+            h.destination.addr.is_unspecified() ? IpAddress::v4_any() : h.destination.addr, b.port};
 
         if (!b.host.empty()) {
             const Probe& sni = h.probes[0];
@@ -143,8 +143,7 @@ class Checker {
                                 "_.parent.pfx for it: {} falls through to {}",
                                 b.port, b.host, b.host,
                                 sni.decision.key(*sni.decision.step).display()),
-                    fmt::format("copy the certificate as '{}.pfx' into the CCS folder {}",
-                                b.host,
+                    fmt::format("copy the certificate as '{}.pfx' into the CCS folder {}", b.host,
                                 rt_.config.ccs_folder ? rt_.config.ccs_folder->string()
                                                       : std::string("(ccs: folder)")));
             }
@@ -184,8 +183,8 @@ class Checker {
             for (const auto& [site, host] : hosts) sites.insert(site);
             if (sites.size() < 2) continue;
             const Record* record = find_record(record_key);
-            auto cert = record && record->certhash ? rt_.certificates.find(*record->certhash)
-                                                   : nullptr;
+            auto cert =
+                record && record->certhash ? rt_.certificates.find(*record->certhash) : nullptr;
             std::vector<std::string> uncovered;
             for (const auto& [site, host] : hosts)
                 if (!cert || !cert->covers(host)) uncovered.push_back(host);
@@ -223,8 +222,10 @@ class Checker {
                     ip.key.netsh_argument(),
                     fmt::format("{} {} {}: connections to {} with SNI {} get the IP record's "
                                 "certificate",
-                                ip.key.display(), ip_first ? "shadows" : "would shadow, under "
-                                                                         "ip-first,",
+                                ip.key.display(),
+                                ip_first ? "shadows"
+                                         : "would shadow, under "
+                                           "ip-first,",
                                 host.key.display(), ip.key.netsh_value(), host.key.host),
                     fmt::format("netsh http delete sslcert {}", ip.key.netsh_argument()));
             }
@@ -278,11 +279,11 @@ class Checker {
             auto cert = rt_.certificates.find(*r.certhash);
             if (!cert) {
                 add(Severity::error, "certificate_missing", "L9", subject,
-                    fmt::format("{} names certificate {}, which is not among the loaded "
-                                "certificates: its handshakes fail (unusable_key: {})",
-                                r.key.display(), r.certhash->hex(),
-                                rt_.config.selection.unusable_key == UnusableKey::fail ? "fail"
-                                                                                       : "next"),
+                    fmt::format(
+                        "{} names certificate {}, which is not among the loaded "
+                        "certificates: its handshakes fail (unusable_key: {})",
+                        r.key.display(), r.certhash->hex(),
+                        rt_.config.selection.unusable_key == UnusableKey::fail ? "fail" : "next"),
                     "add the certificate file under certificates:, or netsh http delete sslcert " +
                         subject);
                 continue;
@@ -328,17 +329,24 @@ class Checker {
 };
 
 nlohmann::json finding_json(const Finding& f) {
-    return {{"severity", to_string(f.severity)}, {"kind", f.kind},       {"rule", f.rule},
-            {"subject", f.subject},              {"message", f.message}, {"fix", f.fix}};
+    return {{"severity", to_string(f.severity)},
+            {"kind", f.kind},
+            {"rule", f.rule},
+            {"subject", f.subject},
+            {"message", f.message},
+            {"fix", f.fix}};
 }
 
 }  // namespace
 
 std::string_view to_string(Severity s) {
     switch (s) {
-        case Severity::error: return "error";
-        case Severity::warning: return "warning";
-        case Severity::info: return "info";
+        case Severity::error:
+            return "error";
+        case Severity::warning:
+            return "warning";
+        case Severity::info:
+            return "info";
     }
     return "?";
 }
@@ -361,7 +369,8 @@ std::string report_text(const Report& report) {
         for (const auto& p : h.probes) {
             const Decision& d = p.decision;
             std::string what = d.step ? d.key(*d.step).display() : std::string("no record");
-            std::string cover = !p.covers ? "" : (*p.covers ? "  names the host" : "  DOES NOT name the host");
+            std::string cover =
+                !p.covers ? "" : (*p.covers ? "  names the host" : "  DOES NOT name the host");
             out += fmt::format("  {:<16} {:<9} {:<44} {}{}\n", p.label, to_string(d.outcome), what,
                                p.certificate, cover);
         }
@@ -372,8 +381,8 @@ std::string report_text(const Report& report) {
         return out;
     }
     for (const auto& f : report.findings) {
-        out += fmt::format("{}: [{}] {}: {}\n    fix: {}\n", to_string(f.severity), f.rule,
-                           f.subject, f.message, f.fix);
+        out += fmt::format("{}: {} [{}] {}: {}\n    fix: {}\n", to_string(f.severity), f.kind,
+                           f.rule, f.subject, f.message, f.fix);
     }
     std::size_t errors = 0, warnings = 0;
     for (const auto& f : report.findings) {
@@ -392,12 +401,13 @@ nlohmann::json report_json(const Report& report) {
         nlohmann::json probes = nlohmann::json::array();
         for (const auto& p : h.probes) {
             const Decision& d = p.decision;
-            probes.push_back({{"client", p.label},
-                              {"outcome", to_string(d.outcome)},
-                              {"step", d.step ? nlohmann::json(to_string(*d.step)) : nullptr},
-                              {"record", d.step ? nlohmann::json(d.key(*d.step).display()) : nullptr},
-                              {"certificate", p.certificate},
-                              {"covers", p.covers ? nlohmann::json(*p.covers) : nullptr}});
+            probes.push_back(
+                {{"client", p.label},
+                 {"outcome", to_string(d.outcome)},
+                 {"step", d.step ? nlohmann::json(to_string(*d.step)) : nullptr},
+                 {"record", d.step ? nlohmann::json(d.key(*d.step).display()) : nullptr},
+                 {"certificate", p.certificate},
+                 {"covers", p.covers ? nlohmann::json(*p.covers) : nullptr}});
         }
         j["hosts"].push_back({{"site", h.site},
                               {"binding", h.binding},

@@ -31,14 +31,14 @@ struct Finding {
 struct Probe {
     std::string label;  // "with SNI", "without SNI", "windows-2008r2", "ip-first"
     Decision decision;
-    std::string certificate;  // subject of the certificate served, or "-"
+    std::string certificate;     // subject of the certificate served, or "-"
     std::optional<bool> covers;  // whether it covers the host; nullopt when nothing is served
 };
 
 struct HostReport {
     std::string site;
-    std::string binding;  // "https/*:443:www.contoso.com"
-    std::string host;     // empty for a binding without a host name
+    std::string binding;   // "https/*:443:www.contoso.com"
+    std::string host;      // empty for a binding without a host name
     Endpoint destination;  // the address probed
     std::vector<Probe> probes;
 };

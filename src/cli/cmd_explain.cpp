@@ -5,8 +5,8 @@
 
 #include "bindings/selection.h"
 #include "cli/commands.h"
-#include "report/json_output.h"
 #include "netsh/store_file.h"
+#include "report/json_output.h"
 
 namespace snibind::cli {
 

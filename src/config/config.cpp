@@ -358,8 +358,9 @@ class Parser {
                    (config.admin_token.back() == '\r' || config.admin_token.back() == ' '))
                 config.admin_token.pop_back();
             if (config.admin_token.size() < 16)
-                fail(*node, "admin_token_file: the token (its first line) must have at least 16 "
-                            "characters");
+                fail(*node,
+                     "admin_token_file: the token (its first line) must have at least 16 "
+                     "characters");
         }
         if (auto node = top.get("urlacl_store"))
             config.urlacl_store = path_value(*node, "urlacl_store");

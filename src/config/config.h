@@ -38,7 +38,7 @@ struct RecordEntry {
     RecordKey key;  // parsed from "hostnameport=a.example.com:8443" (netsh key syntax)
     int line = 0;   // where the entry starts, for later errors (missing certificate, ...)
     Action action = Action::terminate;
-    std::optional<Endpoint> backend;  // forward: required
+    std::optional<Endpoint> backend;                    // forward: required
     std::optional<proxy::ProxyVersion> proxy_protocol;  // forward: header sent to the backend
     std::optional<Thumbprint> certhash;
     std::optional<std::filesystem::path> certificate;  // resolved against the config's folder
@@ -57,7 +57,7 @@ struct Limits {
 };
 
 struct Config {
-    std::filesystem::path file;  // the YAML file itself; relative paths are against its folder
+    std::filesystem::path file;   // the YAML file itself; relative paths are against its folder
     SelectionSettings selection;  // profile, precedence, trailing_dot, unusable_key, on_reject
     std::vector<Listener> listen;
     std::optional<std::filesystem::path> store;
@@ -67,7 +67,7 @@ struct Config {
     std::string ccs_password;
     std::vector<RecordEntry> records;  // in file order
     std::vector<http::Site> sites;
-    std::string backend_sni;  // SNI sent to https:// site backends; empty: none (legacy server)
+    std::string backend_sni;      // SNI sent to https:// site backends; empty: none (legacy server)
     bool backend_verify = false;  // verify https:// site backends' certificates
     Limits limits;
     std::string access_log = "stdout";  // "stdout", "off", or a path (resolved)

@@ -566,6 +566,8 @@ SslCtxPtr make_client_context(const LoadOptions& o, std::string& error) {
         SSL_CTX_set_alpn_protos(ctx.get(), kHttp11, sizeof kHttp11 - 1);
     }
     SSL_CTX_set_info_callback(ctx.get(), on_info);
+    // One read() for whatever has arrived rather than two per record (header, then body).
+    SSL_CTX_set_read_ahead(ctx.get(), 1);
     return ctx;
 }
 
@@ -596,8 +598,8 @@ class Supervisor {
                 break;
             const auto now = Clock::now();
             read_cpu(now);
-            if (o.progress && now >= next_tick) {
-                progress_line(now);
+            if (now >= next_tick) {
+                if (o.progress) progress_line(now);
                 next_tick += std::chrono::seconds(1);
             }
         }

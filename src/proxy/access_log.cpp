@@ -88,8 +88,8 @@ std::string AccessLog::format(const ConnectionLog& e) {
     field(out, "record", e.record);
     field(out, "action", e.action);
     field(out, "backend", e.backend);
-    out += fmt::format(" in={} out={} requests={} ms={:.3f}", e.bytes_in, e.bytes_out,
-                       e.requests, ms);
+    out +=
+        fmt::format(" in={} out={} requests={} ms={:.3f}", e.bytes_in, e.bytes_out, e.requests, ms);
     field(out, "result", e.result);
     field(out, "why", e.why);
     return out;

@@ -2,9 +2,10 @@
 
 #include <array>
 
-#include <boost/asio/write.hpp>
 #include <fmt/format.h>
+#include <boost/asio/write.hpp>
 
+#include "proxy/asio_endpoint.h"
 #include "proxy/forward_session.h"
 #include "proxy/tls_policy.h"
 #include "proxy/tls_session.h"
@@ -22,21 +23,6 @@ constexpr std::uint8_t kAlertHandshakeFailure = 40;
 constexpr std::uint8_t kAlertProtocolVersion = 70;
 constexpr std::uint8_t kAlertInternalError = 80;
 constexpr std::uint8_t kAlertUnrecognizedName = 112;
-
-Endpoint to_endpoint(const asio::ip::tcp::endpoint& e) {
-    Endpoint out;
-    auto a = e.address();
-    if (a.is_v4()) {
-        out.addr = IpAddress::from_v4(a.to_v4().to_uint());
-    } else {
-        auto bytes = a.to_v6().to_bytes();
-        std::uint8_t raw[16];
-        std::copy(bytes.begin(), bytes.end(), raw);
-        out.addr = IpAddress::from_v6(raw);  // folds ::ffff:a.b.c.d to IPv4 (S3)
-    }
-    out.port = e.port();
-    return out;
-}
 
 }  // namespace
 
@@ -75,16 +61,14 @@ void ClientConnection::start() {
 void ClientConnection::read_more() {
     if (size_ == buffer_.size()) {
         if (buffer_.size() >= max_buffer_) {
-            drop("hello_too_large", fmt::format("no complete hello within {} bytes", size_),
-                 false);
+            drop("hello_too_large", fmt::format("no complete hello within {} bytes", size_), false);
             return;
         }
         buffer_.resize(std::min(buffer_.size() * 2, max_buffer_));
     }
-    socket_.async_read_some(asio::buffer(buffer_.data() + size_, buffer_.size() - size_),
-                            [self = shared_from_this()](const error_code& ec, std::size_t n) {
-                                self->on_read(ec, n);
-                            });
+    socket_.async_read_some(
+        asio::buffer(buffer_.data() + size_, buffer_.size() - size_),
+        [self = shared_from_this()](const error_code& ec, std::size_t n) { self->on_read(ec, n); });
 }
 
 void ClientConnection::on_read(const error_code& ec, std::size_t n) {

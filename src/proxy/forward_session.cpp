@@ -1,28 +1,15 @@
 #include "proxy/forward_session.h"
 
+#include <fmt/format.h>
 #include <boost/asio/connect.hpp>
 #include <boost/asio/write.hpp>
-#include <fmt/format.h>
+
+#include "proxy/asio_endpoint.h"
 
 namespace snibind::proxy {
 
 namespace asio = boost::asio;
 using boost::system::error_code;
-
-namespace {
-
-asio::ip::tcp::endpoint to_asio(const Endpoint& e) {
-    if (!e.addr.v6) {
-        std::uint32_t v4 = 0;
-        for (int i = 0; i < 4; ++i) v4 = (v4 << 8) | e.addr.bytes[i];
-        return {asio::ip::address_v4(v4), e.port};
-    }
-    asio::ip::address_v6::bytes_type b;
-    std::copy(e.addr.bytes.begin(), e.addr.bytes.end(), b.begin());
-    return {asio::ip::address_v6(b), e.port};
-}
-
-}  // namespace
 
 ForwardSession::ForwardSession(Worker& worker, asio::ip::tcp::socket client,
                                std::vector<std::uint8_t> received, std::size_t size,
@@ -52,17 +39,16 @@ void ForwardSession::start() {
         self->finish("backend_timeout", "no connection to the backend in time");
     });
     connect_started_ = std::chrono::steady_clock::now();
-    backend_.async_connect(to_asio(*entry_.backend),
-                           [self = shared_from_this()](const error_code& ec) {
-                               self->on_connect(ec);
-                           });
+    backend_.async_connect(
+        to_asio(*entry_.backend),
+        [self = shared_from_this()](const error_code& ec) { self->on_connect(ec); });
 }
 
 void ForwardSession::on_connect(const error_code& ec) {
     if (ec) {
         if (ec != asio::error::operation_aborted) {
-            finish("backend_down", fmt::format("connect to {}: {}", trace_.log.backend,
-                                               ec.message()));
+            finish("backend_down",
+                   fmt::format("connect to {}: {}", trace_.log.backend, ec.message()));
         }
         return;
     }
@@ -78,50 +64,50 @@ void ForwardSession::on_connect(const error_code& ec) {
     std::array<asio::const_buffer, 2> first{
         asio::buffer(proxy_header_.bytes.data(), proxy_header_.size),
         asio::buffer(received_.data() + replay_from_, replay_to_ - replay_from_)};
-    asio::async_write(backend_, first, [self = shared_from_this()](const error_code& ec, std::size_t) {
-        if (ec) {
-            self->finish("backend_error", fmt::format("write: {}", ec.message()));
-            return;
-        }
-        self->received_ = {};  // the replay is done; the relay uses the pipes' buffers
-        self->last_activity_ = std::chrono::steady_clock::now();
-        self->watch_idle();
-        self->relay(self->upstream_);
-        self->relay(self->downstream_);
-    });
+    asio::async_write(
+        backend_, first, [self = shared_from_this()](const error_code& ec, std::size_t) {
+            if (ec) {
+                self->finish("backend_error", fmt::format("write: {}", ec.message()));
+                return;
+            }
+            self->received_ = {};  // the replay is done; the relay uses the pipes' buffers
+            self->last_activity_ = std::chrono::steady_clock::now();
+            self->watch_idle();
+            self->relay(self->upstream_);
+            self->relay(self->downstream_);
+        });
 }
 
 void ForwardSession::relay(Pipe& pipe) {
-    pipe.from->async_read_some(
-        asio::buffer(pipe.buffer), [self = shared_from_this(), &pipe](const error_code& ec,
-                                                                      std::size_t n) {
-            if (ec) {
-                if (ec == asio::error::eof) {
-                    // Half-close: pass the EOF on; the other direction keeps flowing.
-                    pipe.done = true;
-                    error_code ignored;
-                    pipe.to->shutdown(asio::socket_base::shutdown_send, ignored);
-                    if (self->upstream_.done && self->downstream_.done) self->finish("closed", {});
-                } else if (ec != asio::error::operation_aborted) {
-                    bool from_client = pipe.from == &self->client_;
-                    self->finish(from_client ? "client_reset" : "backend_reset",
-                                 fmt::format("{}: {}", from_client ? "client" : "backend",
-                                             ec.message()));
-                }
-                return;
+    pipe.from->async_read_some(asio::buffer(pipe.buffer), [self = shared_from_this(), &pipe](
+                                                              const error_code& ec, std::size_t n) {
+        if (ec) {
+            if (ec == asio::error::eof) {
+                // Half-close: pass the EOF on; the other direction keeps flowing.
+                pipe.done = true;
+                error_code ignored;
+                pipe.to->shutdown(asio::socket_base::shutdown_send, ignored);
+                if (self->upstream_.done && self->downstream_.done) self->finish("closed", {});
+            } else if (ec != asio::error::operation_aborted) {
+                bool from_client = pipe.from == &self->client_;
+                self->finish(
+                    from_client ? "client_reset" : "backend_reset",
+                    fmt::format("{}: {}", from_client ? "client" : "backend", ec.message()));
             }
-            self->last_activity_ = std::chrono::steady_clock::now();
-            asio::async_write(*pipe.to, asio::buffer(pipe.buffer.data(), n),
-                              [self, &pipe](const error_code& ec, std::size_t n) {
-                                  *pipe.counter += n;
-                                  if (ec) {
-                                      if (ec != asio::error::operation_aborted)
-                                          self->finish("write_error", ec.message());
-                                      return;
-                                  }
-                                  self->relay(pipe);
-                              });
-        });
+            return;
+        }
+        self->last_activity_ = std::chrono::steady_clock::now();
+        asio::async_write(*pipe.to, asio::buffer(pipe.buffer.data(), n),
+                          [self, &pipe](const error_code& ec, std::size_t n) {
+                              *pipe.counter += n;
+                              if (ec) {
+                                  if (ec != asio::error::operation_aborted)
+                                      self->finish("write_error", ec.message());
+                                  return;
+                              }
+                              self->relay(pipe);
+                          });
+    });
 }
 
 void ForwardSession::watch_idle() {

@@ -57,8 +57,7 @@ struct ProxyHeaderBytes {
     std::size_t size = 0;
     std::span<const std::uint8_t> span() const { return {bytes.data(), size}; }
 };
-ProxyHeaderBytes write_proxy_header(ProxyVersion version, const Endpoint& src,
-                                    const Endpoint& dst);
+ProxyHeaderBytes write_proxy_header(ProxyVersion version, const Endpoint& src, const Endpoint& dst);
 
 std::optional<ProxyVersion> parse_proxy_version(std::string_view text);  // "v1", "v2"
 

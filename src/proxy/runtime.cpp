@@ -40,8 +40,8 @@ bool merge_records(const config::Config& config, certs::CertificateStore& certif
         std::optional<Thumbprint> hash = entry.certhash;
         if (entry.certificate) {
             std::string why;
-            auto cert = certs::load_certificate(*entry.certificate, config.certificate_password,
-                                                why);
+            auto cert =
+                certs::load_certificate(*entry.certificate, config.certificate_password, why);
             if (!cert) {
                 error = at_line(config, entry.line) + why;
                 return false;
@@ -52,11 +52,13 @@ bool merge_records(const config::Config& config, certs::CertificateStore& certif
         auto it = std::find_if(records.begin(), records.end(),
                                [&](const Record& r) { return r.key == entry.key; });
         if (it == records.end()) {
-            if (!hash && entry.key.family != Family::ccs && entry.key.family != Family::scoped_ccs) {
+            if (!hash && entry.key.family != Family::ccs &&
+                entry.key.family != Family::scoped_ccs) {
                 error = at_line(config, entry.line) +
-                        fmt::format("record {} is not in the store: give it a certificate or a "
-                                    "certhash",
-                                    entry.key.netsh_argument());
+                        fmt::format(
+                            "record {} is not in the store: give it a certificate or a "
+                            "certhash",
+                            entry.key.netsh_argument());
                 return false;
             }
             Record r;
@@ -67,9 +69,10 @@ bool merge_records(const config::Config& config, certs::CertificateStore& certif
             it = records.end() - 1;
         } else if (hash && it->certhash && *hash != *it->certhash) {
             error = at_line(config, entry.line) +
-                    fmt::format("record {} is in the store with certhash {}, but the config gives "
-                                "{}; change the store with 'snibind netsh http update sslcert'",
-                                entry.key.netsh_argument(), it->certhash->hex(), hash->hex());
+                    fmt::format(
+                        "record {} is in the store with certhash {}, but the config gives "
+                        "{}; change the store with 'snibind netsh http update sslcert'",
+                        entry.key.netsh_argument(), it->certhash->hex(), hash->hex());
             return false;
         } else if (hash && !it->certhash) {
             it->certhash = hash;
@@ -146,7 +149,8 @@ std::shared_ptr<Runtime> load_runtime(const config::Config& config, std::string&
     for (const auto& cert : rt->certificates.all())
         if (cert->ctx()) rt->server_contexts.emplace(cert.get(), wrap_server_context(cert->ctx()));
     for (const auto& entry : rt->certificates.ccs_all())
-        if (entry->ctx()) rt->server_contexts.emplace(entry.get(), wrap_server_context(entry->ctx()));
+        if (entry->ctx())
+            rt->server_contexts.emplace(entry.get(), wrap_server_context(entry->ctx()));
 
     // Sites from an IIS applicationHost.config join those of the YAML (selection.md I1).
     if (config.iis_config) {
@@ -156,8 +160,8 @@ std::shared_ptr<Runtime> load_runtime(const config::Config& config, std::string&
     }
     if (config.urlacl_store) {
         netsh::ImportError import_error;
-        auto urlacl = iis::UrlaclStore::load(*config.urlacl_store, netsh::MissingFile::empty,
-                                             import_error);
+        auto urlacl =
+            iis::UrlaclStore::load(*config.urlacl_store, netsh::MissingFile::empty, import_error);
         if (!urlacl) {
             error = import_error.message();
             return nullptr;

@@ -8,14 +8,14 @@
 #include <latch>
 #include <thread>
 
-#include <boost/asio/posix/stream_descriptor.hpp>
-#include <boost/asio/post.hpp>
-#include <boost/asio/signal_set.hpp>
-#include <boost/asio/steady_timer.hpp>
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
+#include <boost/asio/posix/stream_descriptor.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
 
 #include "admin/admin_server.h"
 #include "netsh/netsh_command.h"
@@ -29,8 +29,8 @@ using boost::system::error_code;
 namespace {
 
 std::shared_ptr<spdlog::logger> make_logger() {
-    auto logger =
-        std::make_shared<spdlog::logger>("snibind", std::make_shared<spdlog::sinks::stderr_sink_mt>());
+    auto logger = std::make_shared<spdlog::logger>(
+        "snibind", std::make_shared<spdlog::sinks::stderr_sink_mt>());
     logger->set_pattern("snibind: %v");
     logger->flush_on(spdlog::level::info);
     return logger;
@@ -151,8 +151,9 @@ void collect_stats(asio::io_context& main_io, const std::vector<std::unique_ptr<
 std::pair<int, std::string> apply_netsh(const Runtime& rt, const std::vector<std::string>& words,
                                         const std::function<void()>& reload) {
     if (!rt.config.store)
-        return {1, "this server has no store file (store: in the config): netsh has nothing to "
-                   "change\n"};
+        return {1,
+                "this server has no store file (store: in the config): netsh has nothing to "
+                "change\n"};
     netsh::ImportError import_error;
     auto store = netsh::Store::load(*rt.config.store, netsh::MissingFile::empty, import_error);
     if (!store) return {1, import_error.message() + "\n"};
@@ -190,7 +191,8 @@ int serve(const ServeOptions& options) {
     }
 
     BindingTable table(runtime->records);
-    unsigned threads = options.threads ? options.threads : std::max(1u, std::thread::hardware_concurrency());
+    unsigned threads =
+        options.threads ? options.threads : std::max(1u, std::thread::hardware_concurrency());
     std::size_t per_worker = (runtime->config.limits.max_connections + threads - 1) / threads;
     std::vector<std::unique_ptr<Worker>> workers;
     try {
@@ -246,8 +248,8 @@ int serve(const ServeOptions& options) {
         switched.wait();
         table.assign(next->records);
         runtime = next;
-        log->info("reloaded ({}): {} records, {} certificates, {} sites", why,
-                  table.read().size(), runtime->certificates.size(), runtime->config.sites.size());
+        log->info("reloaded ({}): {} records, {} certificates, {} sites", why, table.read().size(),
+                  runtime->certificates.size(), runtime->config.sites.size());
     };
 
     FileWatch watch(main_io, watch_targets(*runtime, options.watch),

@@ -7,7 +7,7 @@ namespace snibind::proxy {
 
 struct ServeOptions {
     std::filesystem::path config = "config/lab.yaml";
-    unsigned threads = 0;  // 0: one per core
+    unsigned threads = 0;     // 0: one per core
     bool check_only = false;  // load everything, report, exit (no listening)
     // Reload when the config, certificates, CCS folder or IIS files change on disk, not only
     // the store (mounted ConfigMaps and Secrets).

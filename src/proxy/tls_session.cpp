@@ -2,10 +2,10 @@
 
 #include <cctype>
 
-#include <boost/asio/write.hpp>
 #include <fmt/format.h>
-#include <nlohmann/json.hpp>
 #include <openssl/err.h>
+#include <boost/asio/write.hpp>
+#include <nlohmann/json.hpp>
 
 #include "proxy/tls_policy.h"
 #include "report/json_output.h"
@@ -37,8 +37,8 @@ TlsSession::TlsSession(Worker& worker, asio::ip::tcp::socket socket,
                        std::vector<std::uint8_t> received, std::size_t size,
                        std::size_t hello_offset, ConnectionTrace trace,
                        std::shared_ptr<const Runtime> runtime, const Decision& decision,
-                       std::shared_ptr<const certs::Certificate> certificate,
-                       ssl::context& context, const ClientHello& hello)
+                       std::shared_ptr<const certs::Certificate> certificate, ssl::context& context,
+                       const ClientHello& hello)
     : worker_(worker),
       stream_(std::move(socket), context),
       timer_(worker.io()),
@@ -86,7 +86,8 @@ void TlsSession::on_handshake(const error_code& ec) {
     }
     ++worker_.stats().handshakes;
     worker_.stats().handshake_seconds.observe(
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - handshake_started_).count());
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - handshake_started_)
+            .count());
     watch_idle();
     read_request();
 }
@@ -133,8 +134,9 @@ void TlsSession::parse_request() {
     switch (p.event) {
         case Event::error:
             trace_.end("bad_request", std::string(request_.error()));
-            answer(http::simple_response(400, "Bad Request", "text/plain", "Bad Request\r\n", false),
-                   true);
+            answer(
+                http::simple_response(400, "Bad Request", "text/plain", "Bad Request\r\n", false),
+                true);
             return;
         case Event::head_complete:
             on_request_head();
@@ -187,21 +189,19 @@ void TlsSession::on_request_head() {
     bool expect_continue = false;
     {
         auto expect = head.header("expect");
-        expect_continue = expect.size() == 12 &&
-                          std::equal(expect.begin(), expect.end(), "100-continue",
-                                     [](char a, char b) {
-                                         return std::tolower(static_cast<unsigned char>(a)) == b;
-                                     });
+        expect_continue =
+            expect.size() == 12 &&
+            std::equal(expect.begin(), expect.end(), "100-continue", [](char a, char b) {
+                return std::tolower(static_cast<unsigned char>(a)) == b;
+            });
     }
     if (expect_continue) {
         http::MessageHead without_expect = head;
         std::erase_if(without_expect.headers, [](const auto& h) {
-            return h.first.size() == 6 && std::equal(h.first.begin(), h.first.end(), "expect",
-                                                     [](char a, char b) {
-                                                         return std::tolower(
-                                                                    static_cast<unsigned char>(
-                                                                        a)) == b;
-                                                     });
+            return h.first.size() == 6 &&
+                   std::equal(h.first.begin(), h.first.end(), "expect", [](char a, char b) {
+                       return std::tolower(static_cast<unsigned char>(a)) == b;
+                   });
         });
         head_out_ = http::backend_request_head(without_expect, trace_.log.client.addr.to_string(),
                                                "https", true);
@@ -237,14 +237,14 @@ void TlsSession::on_request_head() {
         self->worker_.stats().backend_connect_seconds.observe(
             std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
         if (ec) {
-            self->trace_.end("backend_down", fmt::format("connect to {}: {}",
-                                                         self->trace_.log.backend,
-                                                         tls_error_text(ec)));
+            self->trace_.end(
+                "backend_down",
+                fmt::format("connect to {}: {}", self->trace_.log.backend, tls_error_text(ec)));
             self->backend_.reset();
-            self->answer(http::simple_response(502, "Bad Gateway", "text/plain",
-                                               "Bad Gateway: the site's backend is down\r\n",
-                                               false),
-                         true);
+            self->answer(
+                http::simple_response(502, "Bad Gateway", "text/plain",
+                                      "Bad Gateway: the site's backend is down\r\n", false),
+                true);
             return;
         }
         go();
@@ -260,9 +260,9 @@ void TlsSession::send_to_backend(std::size_t body_bytes, bool request_complete) 
                                        const error_code& ec, std::size_t) {
         if (ec) {
             self->trace_.end("backend_error", fmt::format("write: {}", ec.message()));
-            self->answer(http::simple_response(502, "Bad Gateway", "text/plain",
-                                               "Bad Gateway\r\n", false),
-                         true);
+            self->answer(
+                http::simple_response(502, "Bad Gateway", "text/plain", "Bad Gateway\r\n", false),
+                true);
             return;
         }
         self->head_out_.clear();
@@ -298,9 +298,9 @@ void TlsSession::read_response() {
                     }
                 }
                 if (ec == asio::error::operation_aborted) return;
-                self->trace_.end("backend_error",
-                                 fmt::format("the backend ended its response early: {}",
-                                             tls_error_text(ec)));
+                self->trace_.end(
+                    "backend_error",
+                    fmt::format("the backend ended its response early: {}", tls_error_text(ec)));
                 self->shut_down("backend_error", {});
                 return;
             }
@@ -348,21 +348,21 @@ void TlsSession::on_response_data(std::size_t n) {
 
 void TlsSession::answer(std::string response, bool close_after) {
     head_out_ = std::move(response);
-    asio::async_write(stream_, asio::buffer(head_out_),
-                      [self = shared_from_this(), close_after](const error_code& ec,
-                                                               std::size_t n) {
-                          self->trace_.log.bytes_out += n;
-                          self->head_out_.clear();
-                          if (ec) {
-                              self->shut_down("client_error", tls_error_text(ec));
-                              return;
-                          }
-                          if (close_after) {
-                              self->shut_down("closed", {});
-                              return;
-                          }
-                          self->end_exchange(true);
-                      });
+    asio::async_write(
+        stream_, asio::buffer(head_out_),
+        [self = shared_from_this(), close_after](const error_code& ec, std::size_t n) {
+            self->trace_.log.bytes_out += n;
+            self->head_out_.clear();
+            if (ec) {
+                self->shut_down("client_error", tls_error_text(ec));
+                return;
+            }
+            if (close_after) {
+                self->shut_down("closed", {});
+                return;
+            }
+            self->end_exchange(true);
+        });
 }
 
 void TlsSession::end_exchange(bool backend_keep_alive) {
@@ -430,12 +430,12 @@ std::string TlsSession::lab_response_body(bool json) {
     j["certificate"] = {{"subject", info.subject},
                         {"thumbprint", info.thumbprint.hex()},
                         {"dns_names", info.dns_names}};
-    j["tls"] = {{"version", SSL_get_version(ssl)},
-                {"cipher", SSL_get_cipher_name(ssl)},
-                {"alpn", alpn ? nlohmann::json(std::string(reinterpret_cast<const char*>(alpn),
-                                                           alpn_len))
-                              : nlohmann::json(nullptr)},
-                {"alpn_offered", alpn_offered_}};
+    j["tls"] = {
+        {"version", SSL_get_version(ssl)},
+        {"cipher", SSL_get_cipher_name(ssl)},
+        {"alpn", alpn ? nlohmann::json(std::string(reinterpret_cast<const char*>(alpn), alpn_len))
+                      : nlohmann::json(nullptr)},
+        {"alpn_offered", alpn_offered_}};
     j["request"] = {{"method", head.method},
                     {"target", report::printable(head.target)},
                     {"host", report::printable(head.header("host"))}};
@@ -448,8 +448,8 @@ std::string TlsSession::lab_response_body(bool json) {
         j["request"]["host"].get<std::string>(), trace_.log.client.to_string(), info.subject,
         info.thumbprint.hex(), SSL_get_version(ssl), SSL_get_cipher_name(ssl),
         alpn ? std::string(reinterpret_cast<const char*>(alpn), alpn_len) : "(none)");
-    return text + report::decision_text(decision_, runtime_->config.selection,
-                                        trace_.log.sni_sent, trace_.log.sni);
+    return text + report::decision_text(decision_, runtime_->config.selection, trace_.log.sni_sent,
+                                        trace_.log.sni);
 }
 
 }  // namespace snibind::proxy

@@ -31,10 +31,10 @@ class TlsSession : public std::enable_shared_from_this<TlsSession> {
 
   private:
     enum class Phase {
-        head,              // reading a request head
-        body_to_backend,   // streaming the request body to the backend
-        body_discarded,    // reading past a body nobody wants (lab responder, errors)
-        response,          // relaying the backend's response
+        head,             // reading a request head
+        body_to_backend,  // streaming the request body to the backend
+        body_discarded,   // reading past a body nobody wants (lab responder, errors)
+        response,         // relaying the backend's response
     };
 
     void on_handshake(const boost::system::error_code& ec);

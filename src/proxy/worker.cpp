@@ -1,9 +1,10 @@
 #include "proxy/worker.h"
 
+#include <fmt/format.h>
 #include <boost/asio/ip/v6_only.hpp>
 #include <boost/asio/post.hpp>
-#include <fmt/format.h>
 
+#include "proxy/asio_endpoint.h"
 #include "proxy/client_connection.h"
 
 namespace snibind::proxy {
@@ -16,21 +17,6 @@ struct Worker::Acceptor {
     asio::ip::tcp::acceptor acceptor;
     bool accept_proxy;
 };
-
-namespace {
-
-asio::ip::tcp::endpoint to_asio(const Endpoint& e) {
-    if (!e.addr.v6) {
-        std::uint32_t v4 = 0;
-        for (int i = 0; i < 4; ++i) v4 = (v4 << 8) | e.addr.bytes[i];
-        return {asio::ip::address_v4(v4), e.port};
-    }
-    asio::ip::address_v6::bytes_type b;
-    std::copy(e.addr.bytes.begin(), e.addr.bytes.end(), b.begin());
-    return {asio::ip::address_v6(b), e.port};
-}
-
-}  // namespace
 
 Worker::Worker(BindingTable& table, AccessLog& log, std::shared_ptr<const Runtime> runtime,
                std::size_t max_connections)
@@ -117,9 +103,8 @@ void Worker::join() {
 }
 
 void Worker::set_runtime(std::shared_ptr<const Runtime> runtime) {
-    asio::post(*io_, [this, runtime = std::move(runtime)]() mutable {
-        runtime_ = std::move(runtime);
-    });
+    asio::post(*io_,
+               [this, runtime = std::move(runtime)]() mutable { runtime_ = std::move(runtime); });
 }
 
 void Worker::drain() {

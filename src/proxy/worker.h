@@ -65,8 +65,7 @@ class Worker {
     std::size_t live_ = 0;
     bool draining_ = false;
     std::vector<std::unique_ptr<Acceptor>> acceptors_;
-    std::unique_ptr<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>>
-        work_;
+    std::unique_ptr<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>> work_;
     std::thread thread_;
     admin::Stats stats_;
 };

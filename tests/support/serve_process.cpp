@@ -116,9 +116,9 @@ RunResult run(const std::vector<std::string>& argv, std::string_view input,
     }
     close(c.in_fd);
     RunResult result;
-    bool finished =
-        pump_pipes(c.out_fd, c.err_fd, result.out, result.err, [](auto append) { append(); },
-                   static_cast<int>(std::chrono::milliseconds(limit).count()));
+    bool finished = pump_pipes(
+        c.out_fd, c.err_fd, result.out, result.err, [](auto append) { append(); },
+        static_cast<int>(std::chrono::milliseconds(limit).count()));
     close(c.out_fd);
     close(c.err_fd);
     int status = 0;
@@ -238,8 +238,8 @@ std::vector<std::vector<std::pair<std::string, std::string>>> parse_access_log(
                 ++i;
             } else {
                 auto sp = line.find(' ', i);
-                value = line.substr(i, sp == std::string_view::npos ? std::string_view::npos
-                                                                     : sp - i);
+                value =
+                    line.substr(i, sp == std::string_view::npos ? std::string_view::npos : sp - i);
                 i = sp == std::string_view::npos ? line.size() : sp;
             }
             fields.emplace_back(std::move(key), std::move(value));

@@ -7,12 +7,12 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
-#include <mutex>
-#include <thread>
 #include <filesystem>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <vector>
 
 namespace snibind::test {
@@ -60,7 +60,7 @@ class ServeProcess {
     pid_t pid_ = -1;
     int out_fd_ = -1, err_fd_ = -1;
     int status_ = -1;
-    bool exited_ = false;   // the pipes reached EOF
+    bool exited_ = false;       // the pipes reached EOF
     bool terminating_ = false;  // the test sent SIGTERM/SIGINT itself
     mutable std::mutex mutex_;
     std::condition_variable changed_;
@@ -75,10 +75,10 @@ std::string field(const std::vector<std::pair<std::string, std::string>>& line,
                   std::string_view key);
 
 struct HandshakeResult {
-    bool connected = false;     // a TLS handshake completed
-    std::string thumbprint;     // SHA-1 of the served leaf certificate, lower-case hex
-    std::string subject;        // its subject, one line
-    std::string output;         // s_client's stdout and stderr, for failure messages
+    bool connected = false;  // a TLS handshake completed
+    std::string thumbprint;  // SHA-1 of the served leaf certificate, lower-case hex
+    std::string subject;     // its subject, one line
+    std::string output;      // s_client's stdout and stderr, for failure messages
 };
 // `openssl s_client -connect ADDR -servername NAME` (or -noservername when `sni` is empty)
 // with `extra` arguments; sends `request` and reads until the server closes.

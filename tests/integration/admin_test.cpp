@@ -1,0 +1,127 @@
+// The admin console's API and /metrics, with curl against a running `snibind serve` (issue 5).
+// The page itself is tested in a browser: tests/browser/console_test.mjs.
+#include <gtest/gtest.h>
+
+#include <fstream>
+
+#include <nlohmann/json.hpp>
+
+#include "serve_process.h"
+#include "test_pki.h"
+
+namespace snibind::test {
+namespace {
+
+constexpr const char* kToken = "admin-test-token-0123456789";
+
+class Admin : public ::testing::Test {
+  protected:
+    Admin() : pki_(dir_.path() / "certs") {
+        site_ = pki_.issue("site", "site.test", {"site.test"});
+        extra_ = pki_.issue("extra", "extra.test", {"extra.test"});
+        std::ofstream(dir_.path() / "token") << kToken << "\n";
+        std::ofstream(dir_.path() / "config.yaml")
+            << "listen: [\"127.0.0.1:" << port_ << "\"]\n"
+            << "store: sslcert.txt\ncertificates: [certs/site.pem, certs/extra.pem]\n"
+            << "records:\n  \"hostnameport=site.test:" << port_
+            << "\": { certificate: certs/site.pem }\n"
+            << "admin: \"127.0.0.1:" << admin_port_ << "\"\nadmin_token_file: token\n"
+            << "limits: { drain_timeout: 1s }\n";
+        serve_ = std::make_unique<ServeProcess>(dir_.path() / "config.yaml");
+    }
+    void TearDown() override {
+        serve_->stop();
+        EXPECT_EQ(serve_->log().find("ERROR: AddressSanitizer"), std::string::npos);
+        EXPECT_EQ(serve_->log().find("runtime error:"), std::string::npos);
+    }
+
+    // curl -s -w status: returns {status, body}.
+    std::pair<int, std::string> http(const std::string& path, std::vector<std::string> extra = {}) {
+        std::vector<std::string> argv{"curl", "-s", "-o", "-", "-w", "\n%{http_code}"};
+        argv.insert(argv.end(), extra.begin(), extra.end());
+        argv.push_back("http://127.0.0.1:" + std::to_string(admin_port_) + path);
+        auto r = run(argv);
+        auto nl = r.out.rfind('\n');
+        return {std::atoi(r.out.c_str() + nl + 1), r.out.substr(0, nl)};
+    }
+
+    TempDir dir_;
+    TestPki pki_;
+    TestPki::Issued site_, extra_;
+    std::uint16_t port_ = free_port(), admin_port_ = free_port();
+    std::unique_ptr<ServeProcess> serve_;
+};
+
+TEST_F(Admin, RecordsExplainStatsAndMetrics) {
+    auto [status, body] = http("/api/records");
+    ASSERT_EQ(status, 200) << body;
+    auto records = nlohmann::json::parse(body);
+    ASSERT_EQ(records["sni"].size(), 1u);
+    EXPECT_EQ(records["sni"][0]["certhash"], site_.thumbprint.hex());
+    EXPECT_EQ(records["sni"][0]["health"], "ok");
+    EXPECT_EQ(records["sni"][0]["certificate"]["subject"], "CN=site.test,O=snibind tests");
+
+    auto [estatus, ebody] =
+        http("/api/explain?dst=127.0.0.1:" + std::to_string(port_) + "&sni=site.test");
+    ASSERT_EQ(estatus, 200) << ebody;
+    auto decision = nlohmann::json::parse(ebody);
+    EXPECT_EQ(decision["outcome"], "selected");
+    EXPECT_EQ(decision["step"], "sni_exact");
+    EXPECT_EQ(decision["certhash"], site_.thumbprint.hex());
+    EXPECT_EQ(http("/api/explain?dst=nonsense").first, 400);
+
+    // One real handshake, then the counters show it.
+    auto h = s_client("127.0.0.1:" + std::to_string(port_), "site.test");
+    EXPECT_EQ(h.thumbprint, site_.thumbprint.hex()) << h.output;
+    auto [sstatus, sbody] = http("/api/stats");
+    ASSERT_EQ(sstatus, 200);
+    auto stats = nlohmann::json::parse(sbody);
+    EXPECT_EQ(stats["accepted"], 1);
+    EXPECT_EQ(stats["decisions_by_step"]["sni_exact"], 1);
+    EXPECT_EQ(stats["handshakes"], 1);
+    EXPECT_EQ(stats["hello_bytes"]["count"], 1);
+
+    auto [mstatus, metrics] = http("/metrics");
+    ASSERT_EQ(mstatus, 200);
+    EXPECT_NE(metrics.find("# TYPE snibind_connections_accepted_total counter\n"
+                           "snibind_connections_accepted_total 1\n"),
+              std::string::npos)
+        << metrics;
+    EXPECT_NE(metrics.find("snibind_decisions_total{step=\"sni_exact\"} 1\n"), std::string::npos);
+    EXPECT_NE(metrics.find("snibind_handshake_seconds_count 1\n"), std::string::npos);
+    EXPECT_NE(metrics.find("snibind_hello_bytes_bucket{le=\"+Inf\"} 1\n"), std::string::npos);
+    EXPECT_EQ(http("/nothing").first, 404);
+}
+
+// POST applies netsh to the store file and the running server: token required.
+TEST_F(Admin, NetshThroughTheApi) {
+    std::string command =
+        "{\"command\": \"http add sslcert ipport=0.0.0.0:" + std::to_string(port_) +
+        " certhash=" + extra_.thumbprint.hex() + " appid={4dc3e181-e14b-4a21-b022-59fc669b0914}\"}";
+    EXPECT_EQ(http("/api/netsh", {"-X", "POST", "--data", command}).first, 401);
+    EXPECT_EQ(http("/api/netsh", {"-X", "POST", "-H", "Authorization: Bearer wrong-token-xxxxxxx",
+                                  "--data", command})
+                  .first,
+              401);
+    auto [status, body] = http(
+        "/api/netsh",
+        {"-X", "POST", "-H", std::string("Authorization: Bearer ") + kToken, "--data", command});
+    ASSERT_EQ(status, 200) << body;
+    EXPECT_NE(body.find("SSL Certificate successfully added"), std::string::npos) << body;
+    // S2: adding it again fails with Windows' message, and nothing changes.
+    auto again = http(
+        "/api/netsh",
+        {"-X", "POST", "-H", std::string("Authorization: Bearer ") + kToken, "--data", command});
+    EXPECT_EQ(again.first, 422);
+    EXPECT_NE(again.second.find("Error: 183"), std::string::npos) << again.second;
+    // The running server serves it at once: a client without SNI gets the new record.
+    auto h = s_client("127.0.0.1:" + std::to_string(port_), std::nullopt);
+    EXPECT_EQ(h.thumbprint, extra_.thumbprint.hex()) << h.output;
+    // And the store file holds it.
+    std::ifstream in(dir_.path() / "sslcert.txt");
+    std::string text((std::istreambuf_iterator<char>(in)), {});
+    EXPECT_NE(text.find(extra_.thumbprint.hex()), std::string::npos);
+}
+
+}  // namespace
+}  // namespace snibind::test

@@ -9,13 +9,18 @@ set -euo pipefail
 build=(cmake ninja-build g++ pkg-config libboost1.81-dev libssl-dev openssl node-llhttp liburcu-dev
        libabsl-dev libcli11-dev libfmt-dev nlohmann-json3-dev libyaml-cpp-dev libspdlog-dev
        libidn2-dev libgtest-dev libgmock-dev libbenchmark-dev)
-test=(clang libclang-rt-14-dev curl python3 nodejs npm chromium)
+test=(clang libclang-rt-14-dev curl python3 chromium)
 capture=(gnutls-bin default-jre-headless)
 want=("${build[@]}")
+# Node and npm for the browser test: Debian's packages, unless a node with npm is already there
+# (a NodeSource nodejs ships npm itself and conflicts with Debian's npm package).
+node_pkgs=()
+command -v node >/dev/null || node_pkgs+=(nodejs)
+command -v npm >/dev/null || node_pkgs+=(npm)
 case "${1:-build}" in
   build) ;;
-  test) want+=("${test[@]}") ;;
-  capture) want+=("${test[@]}" "${capture[@]}") ;;
+  test) want+=("${test[@]}" "${node_pkgs[@]}") ;;
+  capture) want+=("${test[@]}" "${node_pkgs[@]}" "${capture[@]}") ;;
   *) echo "usage: $0 build|test|capture" >&2; exit 2 ;;
 esac
 missing=()

@@ -123,5 +123,33 @@ TEST_F(Admin, NetshThroughTheApi) {
     EXPECT_NE(text.find(extra_.thumbprint.hex()), std::string::npos);
 }
 
+// `serve --watch` (docker/kubernetes): replacing a certificate file is a reload, as a mounted
+// Secret's update is; without --watch only the store is watched.
+TEST(Watch, ReplacingACertificateFileReloads) {
+    TempDir dir;
+    TestPki pki(dir.path() / "pki");
+    auto before = pki.issue("before", "site.test", {"site.test"});
+    auto after = pki.issue("after", "site.test", {"site.test"});
+    std::filesystem::create_directories(dir.path() / "certs");
+    std::filesystem::copy_file(before.pem, dir.path() / "certs" / "site.pem");
+    std::uint16_t port = free_port();
+    std::ofstream(dir.path() / "config.yaml")
+        << "listen: [\"127.0.0.1:" << port << "\"]\nadmin: off\nrecords:\n"
+        << "  \"hostnameport=site.test:" << port << "\": { certificate: certs/site.pem }\n"
+        << "limits: { drain_timeout: 1s }\n";
+    ServeProcess serve(dir.path() / "config.yaml", {"--watch"});
+    std::string connect = "127.0.0.1:" + std::to_string(port);
+    EXPECT_EQ(s_client(connect, "site.test").thumbprint, before.thumbprint.hex());
+
+    // Replace the file the way Kubernetes and editors do: write it where nothing is watched,
+    // then rename it over the old one (a single event in the watched folder).
+    std::filesystem::copy_file(after.pem, dir.path() / "pki" / "site.pem.new");
+    std::filesystem::rename(dir.path() / "pki" / "site.pem.new", dir.path() / "certs" / "site.pem");
+    serve.wait_for_log("reloaded (files changed)");
+    EXPECT_EQ(s_client(connect, "site.test").thumbprint, after.thumbprint.hex());
+    EXPECT_EQ(serve.stop(), 0);
+    EXPECT_EQ(serve.log().find("ERROR: AddressSanitizer"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace snibind::test

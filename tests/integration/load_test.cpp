@@ -24,6 +24,7 @@
 
 #include "netsh/store_file.h"
 #include "serve_process.h"
+#include "test_backend.h"
 #include "test_pki.h"
 #include "tls/client_hello_reader.h"
 
@@ -92,16 +93,7 @@ RunResult run_snibind(const std::vector<std::string>& args, const std::filesyste
 class HelloBackend {
   public:
     HelloBackend() {
-        listen_fd_ = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        sockaddr_in addr{};
-        addr.sin_family = AF_INET;
-        addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        socklen_t len = sizeof addr;
-        if (bind(listen_fd_, reinterpret_cast<sockaddr*>(&addr), len) != 0 ||
-            listen(listen_fd_, 128) != 0 ||
-            getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&addr), &len) != 0)
-            throw std::runtime_error("hello backend: cannot listen");
-        port_ = ntohs(addr.sin_port);
+        listen_fd_ = listen_on_loopback(port_, 128);
         thread_ = std::thread([this] { serve(); });
     }
     ~HelloBackend() {

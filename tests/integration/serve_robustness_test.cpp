@@ -23,19 +23,13 @@
 #include <thread>
 
 #include "serve_process.h"
+#include "test_backend.h"
 #include "test_pki.h"
 
 extern char** environ;
 
 namespace snibind::test {
 namespace {
-
-// A real capture from tests/data/clienthello (see manifest.tsv), as the bytes on the wire.
-std::string hello_fixture(const std::string& file) {
-    std::ifstream in(std::string(SNIBIND_TEST_DATA) + "/clienthello/" + file, std::ios::binary);
-    if (!in) throw std::runtime_error("no fixture " + file);
-    return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-}
 
 // Reads until `n` bytes arrived (or EOF/error); what was read.
 std::string read_exactly(int fd, std::size_t n) {
@@ -48,86 +42,6 @@ std::string read_exactly(int fd, std::size_t n) {
     }
     return out;
 }
-
-// A blocking backend on 127.0.0.1:0 on its own thread, serving one connection after the other:
-// `greeting` on accept, then it reads until the peer's EOF (or reset), sends `answer`, closes.
-class TestBackend {
-  public:
-    TestBackend(std::string greeting, std::string answer)
-        : greeting_(std::move(greeting)), answer_(std::move(answer)) {
-        listen_fd_ = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        sockaddr_in addr{};
-        addr.sin_family = AF_INET;
-        addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        socklen_t len = sizeof addr;
-        if (bind(listen_fd_, reinterpret_cast<sockaddr*>(&addr), len) != 0 ||
-            listen(listen_fd_, 16) != 0 ||
-            getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&addr), &len) != 0)
-            throw std::runtime_error("test backend: cannot listen");
-        port_ = ntohs(addr.sin_port);
-        thread_ = std::thread([this] { serve(); });
-    }
-    ~TestBackend() {
-        {
-            std::lock_guard lock(mutex_);
-            stopping_ = true;
-            if (active_fd_ >= 0) shutdown(active_fd_, SHUT_RDWR);
-        }
-        shutdown(listen_fd_, SHUT_RDWR);  // wakes the blocked accept()
-        thread_.join();
-        close(listen_fd_);
-    }
-    TestBackend(const TestBackend&) = delete;
-    TestBackend& operator=(const TestBackend&) = delete;
-
-    std::string address() const { return "127.0.0.1:" + std::to_string(port_); }
-
-    // Waits until `n` connections have ended; what each one received, in order.
-    std::vector<std::string> wait_for(std::size_t n) {
-        std::unique_lock lock(mutex_);
-        changed_.wait_for(lock, std::chrono::seconds(30), [&] { return received_.size() >= n; });
-        return received_;
-    }
-
-  private:
-    void serve() {
-        for (;;) {
-            int fd = accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
-            if (fd < 0) return;
-            {
-                std::lock_guard lock(mutex_);
-                if (stopping_) {
-                    close(fd);
-                    return;
-                }
-                active_fd_ = fd;
-            }
-            timeval tv{30, 0};  // a safety net, never a synchronisation
-            setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-            send(fd, greeting_.data(), greeting_.size(), MSG_NOSIGNAL);
-            std::string got;
-            char buf[4096];
-            ssize_t n;
-            while ((n = recv(fd, buf, sizeof buf, 0)) > 0) got.append(buf, static_cast<size_t>(n));
-            send(fd, answer_.data(), answer_.size(), MSG_NOSIGNAL);
-            std::lock_guard lock(mutex_);
-            active_fd_ = -1;
-            close(fd);
-            received_.push_back(std::move(got));
-            changed_.notify_all();
-        }
-    }
-
-    std::string greeting_, answer_;
-    int listen_fd_ = -1;
-    std::uint16_t port_ = 0;
-    std::mutex mutex_;
-    std::condition_variable changed_;
-    std::vector<std::string> received_;
-    int active_fd_ = -1;
-    bool stopping_ = false;
-    std::thread thread_;
-};
 
 // Waits until the server process has exited, without reaping it (stop() still does): a test
 // that sent SIGTERM itself must not have stop() send a second one, which means "stop now".

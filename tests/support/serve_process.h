@@ -20,7 +20,7 @@ namespace snibind::test {
 // The snibind binary under test (SNIBIND_BINARY from CMake).
 std::filesystem::path snibind_binary();
 
-// A port on 127.0.0.1 that was free a moment ago (bound to port 0, then closed).
+// A port on 127.0.0.1 that was free a moment ago, outside the ephemeral range.
 std::uint16_t free_port();
 
 struct RunResult {

@@ -14,6 +14,8 @@
 #include <ctime>
 #include <system_error>
 
+#include "text/ascii.h"
+
 namespace snibind::certs {
 
 namespace {
@@ -47,12 +49,6 @@ struct Material {
     PkeyPtr key;
     std::string key_problem;
 };
-
-std::string lower(std::string_view s) {
-    std::string out(s);
-    std::ranges::transform(out, out.begin(), [](unsigned char c) { return std::tolower(c); });
-    return out;
-}
 
 // The reason OpenSSL left on its error queue, for messages; clears the queue so that a later
 // failure does not report a stale reason.
@@ -305,7 +301,7 @@ SSL_CTX* build_ctx(Material& m, std::string& problem) {
 }
 
 bool is_pkcs12(const std::filesystem::path& file) {
-    auto ext = lower(file.extension().string());
+    auto ext = to_lower(file.extension().string());
     return ext == ".pfx" || ext == ".p12";
 }
 
@@ -319,7 +315,7 @@ Certificate::~Certificate() {
 
 bool Certificate::covers(std::string_view host) const {
     auto matches = [host](std::string_view pattern) {
-        std::string name = lower(pattern);
+        std::string name = to_lower(pattern);
         if (!name.starts_with("*.")) return name == host;
         // I7: the wildcard stands for exactly one non-empty left-most label.
         std::string_view parent = std::string_view(name).substr(1);  // ".contoso.com"

@@ -5,19 +5,15 @@
 #include <cstring>
 #include <system_error>
 
+#include "text/ascii.h"
+
 namespace snibind::certs {
 
 namespace {
 
-std::string lower(std::string_view s) {
-    std::string out(s);
-    std::ranges::transform(out, out.begin(), [](unsigned char c) { return std::tolower(c); });
-    return out;
-}
-
 bool has_extension(const std::filesystem::path& file,
                    std::initializer_list<std::string_view> exts) {
-    auto ext = lower(file.extension().string());
+    auto ext = to_lower(file.extension().string());
     return std::ranges::find(exts, ext) != exts.end();
 }
 
@@ -96,7 +92,8 @@ bool CertificateStore::set_ccs(const CcsOptions& options, std::string& error) {
         }
         const CertificateInfo& info = loaded.certificate->info();
         if (!info.key_usable()) problems_.push_back({file, info.key_problem});
-        auto [it, inserted] = ccs_.try_emplace(lower(file.filename().string()), loaded.certificate);
+        auto [it, inserted] =
+            ccs_.try_emplace(to_lower(file.filename().string()), loaded.certificate);
         if (!inserted) {
             problems_.push_back({file, "same CCS name as " + it->second->info().file.string() +
                                            " (names are compared case-insensitively); ignored"});
@@ -111,7 +108,7 @@ std::shared_ptr<const Certificate> CertificateStore::find(const Thumbprint& thum
 }
 
 std::shared_ptr<const Certificate> CertificateStore::ccs(std::string_view file_name) const {
-    auto it = ccs_.find(lower(file_name));
+    auto it = ccs_.find(to_lower(file_name));
     return it == ccs_.end() ? nullptr : it->second;
 }
 

@@ -32,9 +32,10 @@ Endpoint destination_for(const http::SiteBinding& b, const config::Config& confi
 class Checker {
   public:
     Checker(const proxy::Runtime& rt, std::chrono::system_clock::time_point now)
-        : rt_(rt), table_(rt.records), now_(now) {}
+        : rt_(rt), now_(now) {}
 
     Report run() {
+        table_.emplace(rt_.records);  // the probes run selection against the records
         check_records();
         for (const auto& site : rt_.config.sites)
             for (const auto& b : site.bindings)
@@ -46,10 +47,15 @@ class Checker {
         return std::move(report_);
     }
 
+    std::vector<Finding> records_only() {
+        check_records();
+        return std::move(report_.findings);
+    }
+
   private:
     Decision decide(const Endpoint& dst, std::string_view host, const SelectionSettings& s) {
         Connection conn{dst.addr, dst.port, host, HostProblem::none, !host.empty()};
-        return select_certificate(table_.read(), conn, s, &rt_.certificates);
+        return select_certificate(table_->read(), conn, s, &rt_.certificates);
     }
 
     Probe probe(std::string label, const Endpoint& dst, std::string_view host,
@@ -132,9 +138,12 @@ class Checker {
                                       "appid={} certstorename=MY",
                                       b.host, b.port, hash_for(b.host), kIisAppid));
             }
-            if (sni.decision.step && is_ip_step(*sni.decision.step))
-                non_sni_hosts_[sni.decision.key(*sni.decision.step).netsh_argument()].push_back(
-                    {site.name, b.host});
+            if (sni.decision.step && is_ip_step(*sni.decision.step)) {
+                auto& group = non_sni_hosts_[sni.decision.key(*sni.decision.step).netsh_argument()];
+                group.certhash = sni.decision.certhash;
+                group.port = b.port;
+                group.hosts.emplace_back(site.name, b.host);
+            }
             if (sni.decision.outcome == Outcome::selected && has_ccs_record(b.port) &&
                 (sni.decision.step == Step::ip_exact || sni.decision.step == Step::ipv4_any ||
                  sni.decision.step == Step::ipv6_any)) {
@@ -178,13 +187,12 @@ class Checker {
 
     // I3, I4: sites without SNI on one IP:port share its one certificate.
     void check_shared_certificates() {
-        for (const auto& [record_key, hosts] : non_sni_hosts_) {
+        for (const auto& [record_key, group] : non_sni_hosts_) {
+            const auto& hosts = group.hosts;
             std::set<std::string> sites;
             for (const auto& [site, host] : hosts) sites.insert(site);
             if (sites.size() < 2) continue;
-            const Record* record = find_record(record_key);
-            auto cert =
-                record && record->certhash ? rt_.certificates.find(*record->certhash) : nullptr;
+            auto cert = group.certhash ? rt_.certificates.find(*group.certhash) : nullptr;
             std::vector<std::string> uncovered;
             for (const auto& [site, host] : hosts)
                 if (!cert || !cert->covers(host)) uncovered.push_back(host);
@@ -200,14 +208,8 @@ class Checker {
                             "(or give each site an SNI binding: appcmd set site /site.name:X "
                             "/+bindings.[protocol='https',bindingInformation='*:{}:host',"
                             "sslFlags='1'])",
-                            record_key, names, record ? record->key.port : 0));
+                            record_key, names, group.port));
         }
-    }
-
-    const Record* find_record(const std::string& netsh_argument) const {
-        for (const Record& r : rt_.records)
-            if (r.key.netsh_argument() == netsh_argument) return &r;
-        return nullptr;
     }
 
     // L2: under ip-first an exact IP record beats every SNI record on its port.
@@ -320,12 +322,18 @@ class Checker {
     }
 
     const proxy::Runtime& rt_;
-    BindingTable table_;
+    std::optional<BindingTable> table_;
     std::chrono::system_clock::time_point now_;
     Report report_;
     std::set<std::string> seen_;
     std::set<std::uint16_t> sni_ports_;  // ports some https site binds
-    std::map<std::string, std::vector<std::pair<std::string, std::string>>> non_sni_hosts_;
+    // Hosts served by an IP record (no SNI record of their own), by that record's key.
+    struct SharedRecord {
+        std::optional<Thumbprint> certhash;
+        std::uint16_t port = 0;
+        std::vector<std::pair<std::string, std::string>> hosts;  // site, host
+    };
+    std::map<std::string, SharedRecord> non_sni_hosts_;
 };
 
 nlohmann::json finding_json(const Finding& f) {
@@ -359,6 +367,11 @@ int Report::exit_status() const {
 
 Report check(const proxy::Runtime& runtime, std::chrono::system_clock::time_point now) {
     return Checker(runtime, now).run();
+}
+
+std::vector<Finding> record_findings(const proxy::Runtime& runtime,
+                                     std::chrono::system_clock::time_point now) {
+    return Checker(runtime, now).records_only();
 }
 
 std::string report_text(const Report& report) {

@@ -53,6 +53,12 @@ struct Report {
 Report check(const proxy::Runtime& runtime,
              std::chrono::system_clock::time_point now = std::chrono::system_clock::now());
 
+// Only the findings about the records themselves (certificate missing, expired, not naming the
+// host, unusable key, IIS Express ports): what `snibind serve` warns about when it loads.
+std::vector<Finding> record_findings(
+    const proxy::Runtime& runtime,
+    std::chrono::system_clock::time_point now = std::chrono::system_clock::now());
+
 std::string report_text(const Report& report);
 nlohmann::json report_json(const Report& report);
 

@@ -6,8 +6,10 @@
 #include <vector>
 
 #include "cli/commands.h"
+#include "cli/edit_file.h"
 #include "iis/appcmd.h"
 #include "iis/application_host.h"
+#include "text/ascii.h"
 
 namespace snibind::cli {
 
@@ -28,9 +30,7 @@ constexpr const char* kFooter =
 
 bool is_list(const std::vector<std::string>& words) {
     if (words.empty()) return false;
-    std::string verb = words[0];
-    for (auto& c : verb) c = static_cast<char>(c >= 'A' && c <= 'Z' ? c + 32 : c);
-    return verb == "list";
+    return iequals(words[0], "list");
 }
 
 }  // namespace
@@ -60,24 +60,12 @@ void add_appcmd_command(CLI::App& app, int& exit_code) {
         }
         netsh::ImportError error;
         auto config = iis::ApplicationHost::load(opt->config, error);
-        if (!config) {
-            std::cerr << "snibind appcmd: " << error.message() << "\n";
-            exit_code = 2;
-            return;
-        }
-        bool modified = false;
-        auto result = iis::run_appcmd(opt->words, *config, modified);
-        if (modified && !is_list(opt->words)) {
-            std::string save_error;
-            if (!config->save(opt->config, save_error)) {
-                std::cerr << "snibind appcmd: " << save_error << " (the config is unchanged)\n";
-                exit_code = 2;
-                return;
-            }
-        }
-        std::cout << result.out << std::flush;
-        std::cerr << result.err;
-        exit_code = result.exit_code;
+        exit_code = edit_file("snibind appcmd", opt->config, "config", std::move(config), error,
+                              [&](iis::ApplicationHost& c, bool& modified) {
+                                  auto result = iis::run_appcmd(opt->words, c, modified);
+                                  modified = modified && !is_list(opt->words);
+                                  return result;
+                              });
     });
 }
 

@@ -7,6 +7,7 @@
 #include "cli/commands.h"
 #include "netsh/store_file.h"
 #include "report/json_output.h"
+#include "text/ascii.h"
 
 namespace snibind::cli {
 
@@ -18,9 +19,7 @@ class CcsFolder : public CertificateSource {
     explicit CcsFolder(const std::filesystem::path& dir) {
         for (const auto& entry : std::filesystem::directory_iterator(dir)) {
             if (!entry.is_regular_file()) continue;
-            auto name = entry.path().filename().string();
-            for (auto& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-            files_.push_back(std::move(name));
+            files_.push_back(to_lower(entry.path().filename().string()));
         }
     }
     bool has_ccs_file(std::string_view file_name) const override {

@@ -102,6 +102,14 @@ int finish(const Common& c, const char* command, Loaded& loaded, const iis::Mana
     return 0;
 }
 
+// Every IIS Manager command: load both files, make the change, save both and report.
+template <typename Change>
+int manage(const Common& c, const char* command, Change change) {
+    Loaded loaded;
+    if (!load(c, command, loaded)) return kUsage;
+    return finish(c, command, loaded, change(loaded));
+}
+
 void add_import(CLI::App& iis, int& exit_code) {
     auto* cmd = iis.add_subcommand(
         "import",
@@ -201,20 +209,16 @@ void add_manager_commands(CLI::App& iis, int& exit_code) {
     binding_option(bind_cmd, *bind);
     bind_cmd->add_option("--certhash", bind->certhash, "the certificate's thumbprint")->required();
     bind_cmd->callback([bind, &exit_code] {
-        Loaded loaded;
         auto hash = parse_thumbprint(bind->certhash);
         if (!hash) {
             std::cerr << "snibind iis bind-certificate: --certhash is not 40 hex digits\n";
             exit_code = kUsage;
             return;
         }
-        if (!load(bind->c, "bind-certificate", loaded)) {
-            exit_code = kUsage;
-            return;
-        }
-        auto r = iis::bind_certificate(*loaded.config, *loaded.store, bind->site, bind->binding,
-                                       *hash, loaded.profile);
-        exit_code = finish(bind->c, "bind-certificate", loaded, r);
+        exit_code = manage(bind->c, "bind-certificate", [&](Loaded& l) {
+            return iis::bind_certificate(*l.config, *l.store, bind->site, bind->binding, *hash,
+                                         l.profile);
+        });
     });
 
     auto add = std::make_shared<Options>();
@@ -254,13 +258,9 @@ void add_manager_commands(CLI::App& iis, int& exit_code) {
             }
             b.certificate_store_name = "MY";
         }
-        Loaded loaded;
-        if (!load(add->c, "add-binding", loaded)) {
-            exit_code = kUsage;
-            return;
-        }
-        auto r = iis::add_binding(*loaded.config, *loaded.store, add->site, b, loaded.profile);
-        exit_code = finish(add->c, "add-binding", loaded, r);
+        exit_code = manage(add->c, "add-binding", [&](Loaded& l) {
+            return iis::add_binding(*l.config, *l.store, add->site, b, l.profile);
+        });
     });
 
     auto remove = std::make_shared<Options>();
@@ -272,14 +272,10 @@ void add_manager_commands(CLI::App& iis, int& exit_code) {
     site_option(remove_cmd, *remove);
     binding_option(remove_cmd, *remove);
     remove_cmd->callback([remove, &exit_code] {
-        Loaded loaded;
-        if (!load(remove->c, "remove-binding", loaded)) {
-            exit_code = kUsage;
-            return;
-        }
-        auto r = iis::remove_binding(*loaded.config, *loaded.store, remove->site, remove->binding,
-                                     loaded.profile);
-        exit_code = finish(remove->c, "remove-binding", loaded, r);
+        exit_code = manage(remove->c, "remove-binding", [&](Loaded& l) {
+            return iis::remove_binding(*l.config, *l.store, remove->site, remove->binding,
+                                       l.profile);
+        });
     });
 
     auto del = std::make_shared<Options>();
@@ -290,13 +286,9 @@ void add_manager_commands(CLI::App& iis, int& exit_code) {
     add_common(del_cmd, del->c, false);
     site_option(del_cmd, *del);
     del_cmd->callback([del, &exit_code] {
-        Loaded loaded;
-        if (!load(del->c, "delete-site", loaded)) {
-            exit_code = kUsage;
-            return;
-        }
-        auto r = iis::delete_site(*loaded.config, *loaded.store, del->site, loaded.profile);
-        exit_code = finish(del->c, "delete-site", loaded, r);
+        exit_code = manage(del->c, "delete-site", [&](Loaded& l) {
+            return iis::delete_site(*l.config, *l.store, del->site, l.profile);
+        });
     });
 }
 

@@ -8,24 +8,29 @@
 
 #include "bindings/profile.h"
 #include "cli/commands.h"
+#include "cli/edit_file.h"
 #include "iis/urlacl.h"
 #include "netsh/netsh_command.h"
 #include "netsh/netsh_fields.h"
 #include "netsh/store_file.h"
+#include "text/ascii.h"
 
 namespace snibind::cli {
 
 namespace {
 
 std::string lower_word(const std::vector<std::string>& words, std::size_t i) {
-    if (words.size() <= i) return {};
-    std::string word = words[i];
-    for (auto& c : word) c = static_cast<char>(c >= 'A' && c <= 'Z' ? c + 32 : c);
-    return word;
+    return words.size() <= i ? std::string() : to_lower(words[i]);
 }
 
 bool is_show(const std::vector<std::string>& words) {
     return lower_word(words, 1) == "show";
+}
+
+// 'show' of a missing file is an error (a mistyped path would otherwise look empty); add,
+// update and delete start from an empty store.
+netsh::MissingFile missing_file(const std::vector<std::string>& words) {
+    return is_show(words) ? netsh::MissingFile::error : netsh::MissingFile::empty;
 }
 
 bool is_urlacl(const std::vector<std::string>& words) {
@@ -40,24 +45,11 @@ int run_urlacl(const std::vector<std::string>& words, const std::string& store_f
         return 2;
     }
     netsh::ImportError error;
-    auto missing = is_show(words) ? netsh::MissingFile::error : netsh::MissingFile::empty;
-    auto store = iis::UrlaclStore::load(store_file, missing, error);
-    if (!store) {
-        std::cerr << "snibind netsh: " << error.message() << "\n";
-        return 2;
-    }
-    bool modified = false;
-    auto result = iis::run_netsh_urlacl(words, *store, modified);
-    if (modified) {
-        std::string save_error;
-        if (!store->save(store_file, save_error)) {
-            std::cerr << "snibind netsh: " << save_error << " (the store is unchanged)\n";
-            return 2;
-        }
-    }
-    std::cout << result.out << std::flush;
-    std::cerr << result.err;
-    return result.exit_code;
+    auto store = iis::UrlaclStore::load(store_file, missing_file(words), error);
+    return edit_file("snibind netsh", store_file, "store", std::move(store), error,
+                     [&](iis::UrlaclStore& s, bool& modified) {
+                         return iis::run_netsh_urlacl(words, s, modified);
+                     });
 }
 
 std::string help_footer() {
@@ -147,26 +139,11 @@ void add_netsh_command(CLI::App& app, int& exit_code) {
             return;
         }
         netsh::ImportError error;
-        auto missing = is_show(opt->words) ? netsh::MissingFile::error : netsh::MissingFile::empty;
-        auto store = netsh::Store::load(opt->store, missing, error);
-        if (!store) {
-            std::cerr << "snibind netsh: " << error.message() << "\n";
-            exit_code = 2;
-            return;
-        }
-        bool modified = false;
-        auto result = netsh::run_netsh(opt->words, *store, *profile, modified);
-        if (modified) {
-            std::string save_error;
-            if (!store->save(opt->store, save_error)) {
-                std::cerr << "snibind netsh: " << save_error << " (the store is unchanged)\n";
-                exit_code = 2;
-                return;
-            }
-        }
-        std::cout << result.out << std::flush;
-        std::cerr << result.err;
-        exit_code = result.exit_code;
+        auto store = netsh::Store::load(opt->store, missing_file(opt->words), error);
+        exit_code = edit_file("snibind netsh", opt->store, "store", std::move(store), error,
+                              [&](netsh::Store& s, bool& modified) {
+                                  return netsh::run_netsh(opt->words, s, *profile, modified);
+                              });
     });
 }
 

@@ -11,7 +11,9 @@
 #include <sstream>
 #include <utility>
 
+#include "http/backend_url.h"
 #include "netsh/netsh_fields.h"
+#include "text/ascii.h"
 #include "tls/host_name.h"
 
 namespace snibind::config {
@@ -76,13 +78,6 @@ std::string in_quotes(std::string_view s) {
     return "'" + std::string(s) + "'";
 }
 
-std::string lower(std::string_view s) {
-    std::string out(s);
-    for (auto& c : out)
-        if (c >= 'A' && c <= 'Z') c = static_cast<char>(c + 32);
-    return out;
-}
-
 std::size_t edit_distance(std::string_view a, std::string_view b) {
     std::vector<std::size_t> row(b.size() + 1);
     for (std::size_t j = 0; j <= b.size(); ++j) row[j] = j;
@@ -104,7 +99,7 @@ std::string suggestion(std::string_view word, const Names& candidates) {
     std::string_view best;
     std::size_t best_distance = 3;
     for (std::string_view candidate : candidates) {
-        std::size_t d = edit_distance(lower(word), candidate);
+        std::size_t d = edit_distance(to_lower(word), candidate);
         if (d < best_distance) {
             best = candidate;
             best_distance = d;
@@ -189,7 +184,7 @@ class Fields {
 };
 
 bool parse_bool(const YAML::Node& node, std::string_view path) {
-    std::string text = lower(scalar(node, path));
+    std::string text = to_lower(scalar(node, path));
     if (text == "true") return true;
     if (text == "false") return false;
     fail(node, std::string(path) + ": " + in_quotes(node.Scalar()) + " is not true or false");
@@ -273,39 +268,13 @@ std::string parse_secret(const Fields& fields, std::string_view key, std::string
     return {};
 }
 
-// "http://127.0.0.1:9101", "https://[::1]:9101", "https://backend.example:443"; nothing after the
-// port, because the proxy connects to it and sends the request's own path.
+// A site's backend (http/backend_url.h), refused with the file's line and the reason.
 void check_backend_url(const YAML::Node& node, std::string_view path) {
     std::string text = scalar(node, path);
-    auto reject = [&](std::string_view why) {
+    std::string why;
+    if (!http::BackendUrl::parse(text, why)) {
         fail(node, std::string(path) + ": " + in_quotes(text) +
-                       " is not http://HOST:PORT or https://HOST:PORT (" + std::string(why) + ")");
-    };
-    std::string_view rest = text;
-    if (rest.starts_with("http://")) {
-        rest.remove_prefix(7);
-    } else if (rest.starts_with("https://")) {
-        rest.remove_prefix(8);
-    } else {
-        reject("the scheme must be http or https");
-    }
-    auto colon = rest.rfind(':');
-    if (colon == std::string_view::npos) reject("no port");
-    if (!parse_port(rest.substr(colon + 1)))
-        reject("the port must be 1-65535, and nothing after it");
-    std::string_view host = rest.substr(0, colon);
-    bool bracketed = host.starts_with('[');
-    if (!bracketed && host.find(':') != std::string_view::npos) {
-        reject("an IPv6 address needs brackets");
-    }
-    if (bracketed || IpAddress::parse(host)) {
-        if (!IpAddress::parse(host)) reject("bad IPv6 address");
-        return;
-    }
-    std::string normalised, why;
-    if (host.starts_with("*") ||
-        !normalise_config_host(host, TrailingDot::strip, normalised, why)) {
-        reject("bad host name");
+                       " is not http://HOST:PORT or https://HOST:PORT (" + why + ")");
     }
 }
 
@@ -500,7 +469,7 @@ class Parser {
                            "ccs=PORT, scopedccs=NAME:PORT)");
         };
         if (eq == std::string::npos) syntax("is not a record key");
-        std::string parameter = lower(std::string_view(text).substr(0, eq));
+        std::string parameter = to_lower(std::string_view(text).substr(0, eq));
         constexpr std::array kFamilies{Family::ip, Family::host, Family::ccs, Family::scoped_ccs};
         auto family = std::find_if(kFamilies.begin(), kFamilies.end(),
                                    [&](Family f) { return netsh_parameter(f) == parameter; });
@@ -612,7 +581,7 @@ class Parser {
     static Known record_keys() { return record_key_names(); }
 
     static bool parse_flag(const YAML::Node& node, const std::string& path) {
-        std::string text = lower(scalar(node, path));
+        std::string text = to_lower(scalar(node, path));
         if (text == "true" || text == "enable") return true;
         if (text == "false" || text == "disable") return false;
         fail(node, path + ": " + in_quotes(node.Scalar()) + " is not true/false or enable/disable");

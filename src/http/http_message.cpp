@@ -6,18 +6,10 @@
 #include <ctime>
 #include <utility>
 
+#include "text/ascii.h"
+
 namespace snibind::http {
 namespace {
-
-char ascii_lower(char c) {
-    return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
-}
-
-bool equals_ignore_case(std::string_view a, std::string_view b) {
-    return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-               return ascii_lower(x) == ascii_lower(y);
-           });
-}
 
 std::string_view trim_ows(std::string_view s) {
     while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
@@ -40,9 +32,8 @@ void for_each_list_element(std::string_view value, OnElement on_element) {
 
 bool list_contains(std::string_view value, std::string_view token) {
     bool found = false;
-    for_each_list_element(value, [&](std::string_view element) {
-        found = found || equals_ignore_case(element, token);
-    });
+    for_each_list_element(
+        value, [&](std::string_view element) { found = found || iequals(element, token); });
     return found;
 }
 
@@ -61,7 +52,7 @@ bool response_never_has_body(int status) {
 
 std::string_view MessageHead::header(std::string_view name) const {
     for (const auto& [field, value] : headers) {
-        if (equals_ignore_case(field, name)) return value;
+        if (iequals(field, name)) return value;
     }
     return {};
 }
@@ -258,15 +249,15 @@ bool is_websocket_upgrade(const MessageHead& head) {
 // the backend read the untouched body differently from us.
 bool is_hop_by_hop(std::string_view name, const MessageHead& head, bool websocket) {
     for (std::string_view never : {"Host", "Content-Length", "Transfer-Encoding"}) {
-        if (equals_ignore_case(name, never)) return false;
+        if (iequals(name, never)) return false;
     }
     for (std::string_view hop : {"Connection", "Keep-Alive", "Proxy-Connection", "TE"}) {
-        if (equals_ignore_case(name, hop)) return true;
+        if (iequals(name, hop)) return true;
     }
-    if (equals_ignore_case(name, "Upgrade")) return !websocket;
+    if (iequals(name, "Upgrade")) return !websocket;
     bool named = false;
     for (const auto& [field, value] : head.headers) {
-        if (equals_ignore_case(field, "Connection")) named = named || list_contains(value, name);
+        if (iequals(field, "Connection")) named = named || list_contains(value, name);
     }
     return named;
 }
@@ -304,7 +295,7 @@ void append_header(std::string& out, std::string_view name, std::string_view val
 std::string joined_values(const MessageHead& head, std::string_view name) {
     std::string joined;
     for (const auto& [field, value] : head.headers) {
-        if (!equals_ignore_case(field, name) || value.empty()) continue;
+        if (!iequals(field, name) || value.empty()) continue;
         if (!joined.empty()) joined += ", ";
         joined += value;
     }
@@ -312,6 +303,10 @@ std::string joined_values(const MessageHead& head, std::string_view name) {
 }
 
 }  // namespace
+
+bool expects_continue(const MessageHead& head) {
+    return iequals(trim_ows(head.header("expect")), "100-continue");
+}
 
 std::string backend_request_head(const MessageHead& head, std::string_view client_ip,
                                  std::string_view proto, bool keep_alive) {
@@ -324,10 +319,11 @@ std::string backend_request_head(const MessageHead& head, std::string_view clien
 
     for (const auto& [field, value] : head.headers) {
         if (is_hop_by_hop(field, head, websocket)) continue;
+        // The proxy answers "100 Continue" itself (expects_continue): the backend is not asked.
+        if (iequals(field, "Expect") && iequals(trim_ows(value), "100-continue")) continue;
         // Rewritten below: the chain is extended, the protocol is what this hop saw.
-        if (equals_ignore_case(field, "X-Forwarded-For") ||
-            equals_ignore_case(field, "X-Forwarded-Proto") ||
-            equals_ignore_case(field, "Forwarded")) {
+        if (iequals(field, "X-Forwarded-For") || iequals(field, "X-Forwarded-Proto") ||
+            iequals(field, "Forwarded")) {
             continue;
         }
         append_header(out, field, value);

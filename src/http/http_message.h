@@ -94,9 +94,14 @@ class MessageParser {
     std::string error_;
 };
 
+// Whether the request waits for "100 Continue" before its body (RFC 9110 10.1.1). The proxy
+// answers it itself, as HTTP.sys does, so the client never waits on a backend that may not.
+bool expects_continue(const MessageHead& head);
+
 // The request head the proxy sends to a site's backend: the request line and headers as the
 // client sent them, minus hop-by-hop headers (Connection, Keep-Alive, Proxy-Connection, TE,
-// Upgrade unless it is a WebSocket upgrade), plus "X-Forwarded-For: <client>" (appended to an
+// Upgrade unless it is a WebSocket upgrade) and "Expect: 100-continue" (answered by the proxy),
+// plus "X-Forwarded-For: <client>" (appended to an
 // existing one), "X-Forwarded-Proto: https", and "Forwarded: for=<client>;proto=https;host=<host>"
 // (IPv6 quoted and bracketed, RFC 7239). The result ends with the blank line.
 std::string backend_request_head(const MessageHead& head, std::string_view client_ip,

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <stdexcept>
 
+#include "text/ascii.h"
 #include "tls/host_name.h"
 
 namespace snibind::http {
@@ -10,26 +11,6 @@ namespace snibind::http {
 namespace {
 
 // HTTP.sys compares hosts and paths without regard to case, in ASCII only (no locale).
-char ascii_lower(char c) {
-    return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c;
-}
-
-std::string lower(std::string_view s) {
-    std::string out(s);
-    for (auto& c : out) c = ascii_lower(c);
-    return out;
-}
-
-bool iequals(std::string_view a, std::string_view b) {
-    return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-               return ascii_lower(x) == ascii_lower(y);
-           });
-}
-
-bool istarts_with(std::string_view s, std::string_view prefix) {
-    return s.size() >= prefix.size() && iequals(s.substr(0, prefix.size()), prefix);
-}
-
 bool iends_with(std::string_view s, std::string_view suffix) {
     return s.size() >= suffix.size() && iequals(s.substr(s.size() - suffix.size()), suffix);
 }
@@ -189,7 +170,7 @@ std::optional<SiteBinding> SiteBinding::parse(std::string_view text, std::string
         return std::nullopt;
     }
     SiteBinding b;
-    b.protocol = lower(text.substr(0, slash));
+    b.protocol = to_lower(text.substr(0, slash));
     if (b.protocol != "https" && b.protocol != "http") {
         error = "protocol '" + std::string(text.substr(0, slash)) + "' is not http or https";
         return std::nullopt;
@@ -301,14 +282,14 @@ std::string UrlPrefix::to_string() const {
 
 UrlPrefix prefix_for(const SiteBinding& binding, std::string_view path, std::size_t site) {
     UrlPrefix prefix;
-    prefix.scheme = lower(binding.protocol);
+    prefix.scheme = to_lower(binding.protocol);
     prefix.port = binding.port;
     prefix.path = normalised_path(path);
     prefix.site = site;
     prefix.ip = binding.ip;
     if (!binding.host.empty()) {
         prefix.kind = PrefixKind::explicit_host;
-        prefix.host = lower(binding.host);
+        prefix.host = to_lower(binding.host);
     } else if (binding.ip) {
         prefix.kind = PrefixKind::ip_bound;
     } else {
@@ -333,8 +314,8 @@ void SiteRouter::add_prefix(UrlPrefix prefix) {
                                 std::to_string(prefix.site) + ", but there are " +
                                 std::to_string(sites_.size()));
     }
-    prefix.scheme = lower(prefix.scheme);
-    prefix.host = lower(prefix.host);
+    prefix.scheme = to_lower(prefix.scheme);
+    prefix.host = to_lower(prefix.host);
     prefix.path = normalised_path(prefix.path);
     prefixes_.push_back(std::move(prefix));
 }

@@ -6,28 +6,16 @@
 #include <utility>
 #include <vector>
 
+#include "text/ascii.h"
+
 namespace snibind::iis {
 
 namespace {
-
-char lower(char c) {
-    return c >= 'A' && c <= 'Z' ? static_cast<char>(c + 32) : c;
-}
-
-std::string to_lower(std::string_view s) {
-    std::string out(s);
-    for (auto& c : out) c = lower(c);
-    return out;
-}
 
 std::string to_upper(std::string_view s) {
     std::string out(s);
     for (auto& c : out) c = c >= 'a' && c <= 'z' ? static_cast<char>(c - 32) : c;
     return out;
-}
-
-bool iequals(std::string_view a, std::string_view b) {
-    return to_lower(a) == to_lower(b);
 }
 
 // cmd.exe passes the quotes of /site.name:"Default Web Site" through; appcmd drops them.

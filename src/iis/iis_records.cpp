@@ -4,19 +4,11 @@
 #include <utility>
 
 #include "netsh/netsh_fields.h"
+#include "text/ascii.h"
 
 namespace snibind::iis {
 
 namespace {
-
-char lower(char c) {
-    return c >= 'A' && c <= 'Z' ? static_cast<char>(c + 32) : c;
-}
-
-bool iequals(std::string_view a, std::string_view b) {
-    return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(),
-                                              [](char x, char y) { return lower(x) == lower(y); });
-}
 
 std::string describe(const BindingRef& ref) {
     return "site '" + ref.site + "' (https/" + ref.binding_information + ")";

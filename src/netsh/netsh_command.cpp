@@ -7,6 +7,7 @@
 
 #include "netsh/netsh_fields.h"
 #include "netsh/netsh_text.h"
+#include "text/ascii.h"
 
 namespace snibind::netsh {
 
@@ -19,16 +20,6 @@ constexpr std::string_view kAlreadyExists =
     "Cannot create a file when that file already exists.\n\n";
 constexpr std::string_view kParameterIncorrect = "The parameter is incorrect.\n\n";
 constexpr int kErrorInvalidParameter = 87;
-
-char lower(char c) {
-    return c >= 'A' && c <= 'Z' ? static_cast<char>(c + 32) : c;
-}
-
-std::string to_lower(std::string_view s) {
-    std::string out(s);
-    for (auto& c : out) c = lower(c);
-    return out;
-}
 
 std::optional<Verb> parse_verb(std::string_view word) {
     auto w = to_lower(word);

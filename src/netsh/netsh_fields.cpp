@@ -2,21 +2,14 @@
 
 #include <charconv>
 
+#include "text/ascii.h"
+
 namespace snibind::netsh {
 
 namespace {
 
 constexpr std::array<Family, 4> kFamilies{Family::ip, Family::host, Family::ccs,
                                           Family::scoped_ccs};
-
-bool iequals(std::string_view a, std::string_view b) {
-    if (a.size() != b.size()) return false;
-    for (std::size_t i = 0; i < a.size(); ++i) {
-        auto lower = [](char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c + 32) : c; };
-        if (lower(a[i]) != lower(b[i])) return false;
-    }
-    return true;
-}
 
 std::string quoted(std::string_view v) {
     return "'" + std::string(v) + "'";

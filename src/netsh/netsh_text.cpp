@@ -4,6 +4,7 @@
 #include <charconv>
 
 #include "netsh/netsh_fields.h"
+#include "text/ascii.h"
 
 namespace snibind::netsh {
 
@@ -22,17 +23,6 @@ std::string_view trim(std::string_view s) {
     while (!s.empty() && is_blank(s.front())) s.remove_prefix(1);
     while (!s.empty() && is_blank(s.back())) s.remove_suffix(1);
     return s;
-}
-
-char lower(char c) {
-    return c >= 'A' && c <= 'Z' ? static_cast<char>(c + 32) : c;
-}
-
-bool istarts_with(std::string_view s, std::string_view prefix) {
-    if (s.size() < prefix.size()) return false;
-    for (std::size_t i = 0; i < prefix.size(); ++i)
-        if (lower(s[i]) != lower(prefix[i])) return false;
-    return true;
 }
 
 // A piece of the input quoted for an error message: control bytes escaped, at most 80 bytes.

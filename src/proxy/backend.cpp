@@ -10,43 +10,6 @@ namespace snibind::proxy {
 namespace asio = boost::asio;
 using boost::system::error_code;
 
-std::optional<BackendUrl> BackendUrl::parse(std::string_view url) {
-    BackendUrl out;
-    if (url.starts_with("https://")) {
-        out.tls = true;
-        url.remove_prefix(8);
-    } else if (url.starts_with("http://")) {
-        url.remove_prefix(7);
-    } else {
-        return std::nullopt;
-    }
-    if (!url.empty() && url.back() == '/') url.remove_suffix(1);
-    std::string_view host, port;
-    if (url.starts_with('[')) {
-        auto close = url.find(']');
-        if (close == std::string_view::npos || close + 1 >= url.size() || url[close + 1] != ':')
-            return std::nullopt;
-        host = url.substr(1, close - 1);
-        port = url.substr(close + 2);
-    } else {
-        auto colon = url.rfind(':');
-        if (colon == std::string_view::npos) return std::nullopt;
-        host = url.substr(0, colon);
-        port = url.substr(colon + 1);
-    }
-    auto p = parse_port(port);
-    if (host.empty() || !p) return std::nullopt;
-    out.host = host;
-    out.port = *p;
-    return out;
-}
-
-std::string BackendUrl::to_string() const {
-    bool v6 = host.find(':') != std::string::npos;
-    return std::string(tls ? "https://" : "http://") + (v6 ? "[" + host + "]" : host) + ":" +
-           std::to_string(port);
-}
-
 BackendConnection::BackendConnection(asio::io_context& io, const Runtime& runtime, BackendUrl url)
     : io_(io),
       runtime_(runtime),

@@ -10,18 +10,12 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl/stream.hpp>
 
+#include "http/backend_url.h"
 #include "proxy/runtime.h"
 
 namespace snibind::proxy {
 
-// "http://127.0.0.1:9101" or "https://legacy.example:8443", as the config validated it.
-struct BackendUrl {
-    bool tls = false;
-    std::string host;  // name or address, without brackets
-    std::uint16_t port = 0;
-    static std::optional<BackendUrl> parse(std::string_view url);
-    std::string to_string() const;
-};
+using http::BackendUrl;
 
 class BackendConnection {
   public:

@@ -211,12 +211,9 @@ void ClientConnection::drop(std::string_view result, std::string why, bool reset
 void ClientConnection::alert_and_close(std::uint8_t description, std::string_view result,
                                        std::string why) {
     trace_.end(result, std::move(why));
-    static constexpr std::uint8_t kRecord[] = {0x15, 0x03, 0x03, 0x00, 0x02, 0x02};
-    auto bytes = std::make_shared<std::array<std::uint8_t, 7>>();
-    std::copy(std::begin(kRecord), std::end(kRecord), bytes->begin());
-    (*bytes)[6] = description;
-    asio::async_write(socket_, asio::buffer(*bytes),
-                      [self = shared_from_this(), bytes](const error_code&, std::size_t n) {
+    alert_ = {0x15, 0x03, 0x03, 0x00, 0x02, 0x02, description};  // level 2: fatal
+    asio::async_write(socket_, asio::buffer(alert_),
+                      [self = shared_from_this()](const error_code&, std::size_t n) {
                           self->trace_.log.bytes_out += n;
                           error_code ignored;
                           self->socket_.shutdown(asio::socket_base::shutdown_send, ignored);

@@ -2,6 +2,7 @@
 // The first phase of every connection: read the (optional) PROXY header and the ClientHello,
 // ask select_certificate, and hand the socket to a ForwardSession or a TlsSession, or drop the
 // connection as HTTP.sys would (L5, L8, L9).
+#include <array>
 #include <cstdint>
 #include <memory>
 #include <vector>
@@ -42,6 +43,7 @@ class ClientConnection : public std::enable_shared_from_this<ClientConnection> {
     std::vector<std::uint8_t> buffer_;
     std::size_t size_ = 0;
     std::size_t max_buffer_;
+    std::array<std::uint8_t, 7> alert_{};  // a TLS alert record, while it is being written
     ProxyHeaderReader proxy_reader_;
     ClientHelloReader reader_;
 };

@@ -131,21 +131,6 @@ std::shared_ptr<Runtime> load_runtime(const config::Config& config, std::string&
 
     for (const auto& problem : rt->certificates.problems())
         rt->warnings.push_back(fmt::format("{}: {}", problem.file.string(), problem.reason));
-    for (const Record& r : rt->records) {
-        if (!r.certhash) continue;
-        auto cert = rt->certificates.find(*r.certhash);
-        if (!cert) {
-            rt->warnings.push_back(fmt::format(
-                "record {} names certificate {}, which is not among the loaded certificates: "
-                "its connections fail (L9, unusable_key: {})",
-                r.key.netsh_argument(), r.certhash->hex(),
-                config.selection.unusable_key == UnusableKey::fail ? "fail" : "next"));
-        } else if (!cert->info().key_usable()) {
-            rt->warnings.push_back(fmt::format("record {}: certificate {} has an unusable key: {}",
-                                               r.key.netsh_argument(), r.certhash->hex(),
-                                               cert->info().key_problem));
-        }
-    }
     for (const auto& cert : rt->certificates.all())
         if (cert->ctx()) rt->server_contexts.emplace(cert.get(), wrap_server_context(cert->ctx()));
     for (const auto& entry : rt->certificates.ccs_all())
@@ -169,6 +154,20 @@ std::shared_ptr<Runtime> load_runtime(const config::Config& config, std::string&
         rt->url_reservations = urlacl->reservations();
     }
     rt->sites = http::SiteRouter(rt->config.sites);
+    rt->lab_responder = rt->sites.empty();
+    for (const auto& site : rt->sites.sites()) {
+        std::string why;
+        auto& backend = rt->site_backends.emplace_back();
+        if (site.backend.empty()) {
+            rt->lab_responder = true;
+            continue;
+        }
+        backend = http::BackendUrl::parse(site.backend, why);
+        if (!backend) {
+            error = fmt::format("site '{}': backend '{}': {}", site.name, site.backend, why);
+            return nullptr;
+        }
+    }
     rt->backend_context = std::make_unique<ssl::context>(ssl::context::tls_client);
     if (config.backend_verify) {
         rt->backend_context->set_default_verify_paths();

@@ -12,6 +12,7 @@
 
 #include "certs/certificate_store.h"
 #include "config/config.h"
+#include "http/backend_url.h"
 #include "http/sites.h"
 #include "iis/urlacl.h"
 
@@ -21,6 +22,11 @@ struct Runtime {
     config::Config config;
     certs::CertificateStore certificates;
     http::SiteRouter sites;
+    // Each site's backend, parsed once (same order as sites.sites()); nullopt: the lab responder.
+    std::vector<std::optional<http::BackendUrl>> site_backends;
+    // Whether any request can reach the lab responder (no sites, or a site without a backend):
+    // only then does a connection keep what the responder reports about its hello.
+    bool lab_responder = true;
     // The records for the binding table: the store's, plus those the config creates, each with
     // its action_id set (Record::action_id - 1 indexes config.records).
     std::vector<Record> records;
@@ -42,6 +48,11 @@ struct Runtime {
     // The certificate a decision serves: by hash, or the CCS file. nullptr when missing.
     std::shared_ptr<const certs::Certificate> certificate_for(const Decision& d) const;
     boost::asio::ssl::context* server_context(const certs::Certificate* cert) const;
+    // The backend of a site the router returned, or nullptr for the lab responder.
+    const http::BackendUrl* backend_for(const http::Site* site) const {
+        const auto& backend = site_backends[static_cast<std::size_t>(site - sites.sites().data())];
+        return backend ? &*backend : nullptr;
+    }
 };
 
 // Loads the store, certificates, CCS folder and sites a config names. On failure returns nullptr

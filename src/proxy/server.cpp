@@ -18,6 +18,7 @@
 #include <boost/asio/steady_timer.hpp>
 
 #include "admin/admin_server.h"
+#include "check/check.h"
 #include "netsh/netsh_command.h"
 #include "proxy/worker.h"
 
@@ -34,6 +35,16 @@ std::shared_ptr<spdlog::logger> make_logger() {
     logger->set_pattern("snibind: %v");
     logger->flush_on(spdlog::level::info);
     return logger;
+}
+
+// What the operator should know about a configuration just loaded: load problems, and what
+// `snibind check` finds in the records themselves (missing or expired certificates, ...).
+void warn_about(const Runtime& rt, spdlog::logger& log) {
+    for (const auto& w : rt.warnings) log.warn("warning: {}", w);
+    for (const auto& f : check::record_findings(rt))
+        if (f.severity != check::Severity::info)
+            log.warn("{}: {} [{}] {}: {} (fix: {})", check::to_string(f.severity), f.kind, f.rule,
+                     f.subject, f.message, f.fix);
 }
 
 std::shared_ptr<const Runtime> load(const std::filesystem::path& file, std::string& error) {
@@ -177,7 +188,7 @@ int serve(const ServeOptions& options) {
         std::cerr << "snibind serve: " << error << "\n";
         return 2;
     }
-    for (const auto& w : runtime->warnings) log->warn("warning: {}", w);
+    warn_about(*runtime, *log);
     if (options.check_only) {
         std::cout << fmt::format("{}: OK: {} records, {} certificates, {} sites\n",
                                  options.config.string(), runtime->records.size(),
@@ -231,7 +242,7 @@ int serve(const ServeOptions& options) {
             log->error("reload ({}) refused, the running configuration stays: {}", why, err);
             return;
         }
-        for (const auto& w : next->warnings) log->warn("warning: {}", w);
+        warn_about(*next, *log);
         if (next->config.listen.size() != runtime->config.listen.size() ||
             !std::equal(next->config.listen.begin(), next->config.listen.end(),
                         runtime->config.listen.begin(),

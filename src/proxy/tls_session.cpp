@@ -49,8 +49,9 @@ TlsSession::TlsSession(Worker& worker, asio::ip::tcp::socket socket,
       received_(std::move(received)),
       size_(size),
       hello_offset_(hello_offset) {
-    for (std::size_t i = 0; i < hello.alpn_count(); ++i)
-        alpn_offered_.emplace_back(report::printable(hello.alpn(i)));
+    if (runtime_->lab_responder)
+        for (std::size_t i = 0; i < hello.alpn_count(); ++i)
+            alpn_offered_.emplace_back(report::printable(hello.alpn(i)));
 }
 
 void TlsSession::start() {
@@ -178,38 +179,15 @@ void TlsSession::on_request_head() {
         answer(http::invalid_hostname_response(), true);
         return;
     }
-    if (route.site->backend.empty()) {
+    const http::BackendUrl* url = runtime_->backend_for(route.site);
+    if (!url) {
         phase_ = Phase::body_discarded;
         parse_request();
         return;
     }
-    auto url = BackendUrl::parse(route.site->backend);
-    // HTTP.sys-style "100 Continue" handling: the proxy answers it, so that the client sends the
-    // body without waiting on a backend that may never say it; the backend is not asked again.
-    bool expect_continue = false;
-    {
-        auto expect = head.header("expect");
-        expect_continue =
-            expect.size() == 12 &&
-            std::equal(expect.begin(), expect.end(), "100-continue", [](char a, char b) {
-                return std::tolower(static_cast<unsigned char>(a)) == b;
-            });
-    }
-    if (expect_continue) {
-        http::MessageHead without_expect = head;
-        std::erase_if(without_expect.headers, [](const auto& h) {
-            return h.first.size() == 6 &&
-                   std::equal(h.first.begin(), h.first.end(), "expect", [](char a, char b) {
-                       return std::tolower(static_cast<unsigned char>(a)) == b;
-                   });
-        });
-        head_out_ = http::backend_request_head(without_expect, trace_.log.client.addr.to_string(),
-                                               "https", true);
-    } else {
-        head_out_ =
-            http::backend_request_head(head, trace_.log.client.addr.to_string(), "https", true);
-    }
-    trace_.log.backend = url ? url->to_string() : route.site->backend;
+    head_out_ = http::backend_request_head(head, trace_.log.client.addr.to_string(), "https", true);
+    const bool expect_continue = http::expects_continue(head);
+    trace_.log.backend = url->to_string();
     phase_ = Phase::body_to_backend;
     response_.expect_no_body(head.method == "HEAD");
 

@@ -60,7 +60,7 @@ class TlsSession : public std::enable_shared_from_this<TlsSession> {
     std::shared_ptr<const certs::Certificate> certificate_;
     std::vector<std::uint8_t> received_;  // the hello, until the handshake has used it
     std::size_t size_, hello_offset_;
-    std::vector<std::string> alpn_offered_;
+    std::vector<std::string> alpn_offered_;  // for the lab responder only
 
     Phase phase_ = Phase::head;
     std::array<char, 16 * 1024> in_;  // client bytes; [in_begin_, in_end_) not yet parsed

@@ -72,7 +72,8 @@ void Worker::accept(Acceptor& a) {
                 socket.close(ignored);
             } else {
                 ++live_;
-                socket.set_option(asio::ip::tcp::no_delay(true));
+                error_code ignored;  // a client gone already is found out by the first read
+                socket.set_option(asio::ip::tcp::no_delay(true), ignored);
                 std::make_shared<ClientConnection>(*this, std::move(socket), a.accept_proxy)
                     ->start();
             }

@@ -1,6 +1,5 @@
 // The snibind binary as a user runs it: exit status, stdout, stderr, and the fixed JSON fields.
 #include <gtest/gtest.h>
-#include <sys/wait.h>
 
 #include <cstdio>
 #include <filesystem>
@@ -8,6 +7,8 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <string>
+
+#include "serve_process.h"
 
 namespace {
 
@@ -38,16 +39,8 @@ class Cli : public ::testing::Test {
     void TearDown() override { fs::remove_all(dir); }
 
     Result run(const std::string& args) {
-        std::string cmd = std::string(SNIBIND_BINARY) + " " + args + " 2>" + (dir / "err").string();
-        Result r{};
-        FILE* p = ::popen(cmd.c_str(), "r");
-        char buf[4096];
-        std::size_t n;
-        while ((n = fread(buf, 1, sizeof buf, p)) > 0) r.out.append(buf, n);
-        int st = ::pclose(p);
-        r.status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-        r.err = slurp(dir / "err");
-        return r;
+        auto r = snibind::test::snibind_command(args);
+        return {r.status, std::move(r.out), std::move(r.err)};
     }
     nlohmann::json json(const std::string& args, int want_status = 0) {
         auto r = run(args);

@@ -1,7 +1,6 @@
 // snibind iis, appcmd and netsh urlacl as a user runs them, and the two IIS stories of
 // selection.md section 4 replayed step by step, checked with `snibind explain`.
 #include <gtest/gtest.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -10,6 +9,8 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <string>
+
+#include "serve_process.h"
 
 namespace {
 
@@ -54,16 +55,8 @@ class IisCli : public ::testing::Test {
     void TearDown() override { fs::remove_all(dir); }
 
     Result run(const std::string& args) {
-        std::string cmd = std::string(SNIBIND_BINARY) + " " + args + " 2>" + (dir / "err").string();
-        Result r{};
-        FILE* p = ::popen(cmd.c_str(), "r");
-        char buf[4096];
-        std::size_t n;
-        while ((n = fread(buf, 1, sizeof buf, p)) > 0) r.out.append(buf, n);
-        int st = ::pclose(p);
-        r.status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-        r.err = slurp(dir / "err");
-        return r;
+        auto r = snibind::test::snibind_command(args);
+        return {r.status, std::move(r.out), std::move(r.err)};
     }
 
     Result ok(const std::string& args) {

@@ -4,12 +4,9 @@
 // SIGHUP and store edits reload records and certificates (selection.md L1 sees the new table)
 // without failing connections in flight; SIGTERM drains.
 #include <arpa/inet.h>
-#include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
-#include <spawn.h>
 #include <sys/socket.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <gtest/gtest.h>
@@ -26,8 +23,6 @@
 #include "test_backend.h"
 #include "test_pki.h"
 
-extern char** environ;
-
 namespace snibind::test {
 namespace {
 
@@ -43,13 +38,6 @@ std::string read_exactly(int fd, std::size_t n) {
     return out;
 }
 
-// Waits until the server process has exited, without reaping it (stop() still does): a test
-// that sent SIGTERM itself must not have stop() send a second one, which means "stop now".
-void wait_for_exit(pid_t pid) {
-    siginfo_t info{};
-    waitid(P_PID, static_cast<id_t>(pid), &info, WEXITED | WNOWAIT);
-}
-
 // "127.0.0.1:PORT" of a connected socket's own end, as the access log shows the client.
 std::string local_address(int fd) {
     sockaddr_in addr{};
@@ -58,27 +46,6 @@ std::string local_address(int fd) {
     char text[INET_ADDRSTRLEN] = {};
     inet_ntop(AF_INET, &addr.sin_addr, text, sizeof text);
     return std::string(text) + ":" + std::to_string(ntohs(addr.sin_port));
-}
-
-// Runs a command to its end and returns its exit status, its output going to `output`.
-// (support's run() can report -1 for a child that exited normally: it polls with WNOHANG as
-// soon as the pipes close, which can be before the child is reapable.)
-int run_to_exit(const std::vector<std::string>& argv, const std::filesystem::path& output) {
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_addopen(&actions, 1, output.c_str(), O_WRONLY | O_CREAT | O_TRUNC,
-                                     0644);
-    posix_spawn_file_actions_adddup2(&actions, 1, 2);
-    std::vector<char*> args;
-    for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-    args.push_back(nullptr);
-    pid_t pid = -1;
-    int rc = posix_spawn(&pid, args[0], &actions, nullptr, args.data(), environ);
-    posix_spawn_file_actions_destroy(&actions);
-    if (rc != 0) return -1;
-    int status = 0;
-    waitpid(pid, &status, 0);
-    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
 int count(const std::string& text, const std::string& needle) {
@@ -94,9 +61,7 @@ class ServeRobustness : public ::testing::Test {
     void TearDown() override {
         if (!serve_) return;
         serve_->stop();
-        EXPECT_EQ(serve_->log().find("ERROR: AddressSanitizer"), std::string::npos)
-            << serve_->log();
-        EXPECT_EQ(serve_->log().find("runtime error:"), std::string::npos) << serve_->log();
+        EXPECT_FALSE(has_sanitizer_report(serve_->log())) << serve_->log();
     }
 
     // Writes config.yaml (atomically: a reload never reads half a file) and returns its path.
@@ -302,13 +267,10 @@ TEST_F(ServeRobustness, StoreFileEditedWithNetshIsReloaded) {
     const std::string key = "ipport=0.0.0.0:" + p();
     const std::string appid = "appid={4dc3e181-e14b-4a21-b022-59fc669b0914}";
     auto netsh = [&](const std::string& verb, const TestPki::Issued& cert) {
-        auto output = dir_.path() / "netsh.out";
-        int status =
-            run_to_exit({snibind_binary().string(), "netsh", "--store", store.string(), "http",
-                         verb, "sslcert", key, "certhash=" + cert.thumbprint.hex(), appid},
-                        output);
-        std::ifstream in(output);
-        EXPECT_EQ(status, 0) << in.rdbuf();
+        RunResult netsh =
+            run({snibind_binary().string(), "netsh", "--store", store.string(), "http", verb,
+                 "sslcert", key, "certhash=" + cert.thumbprint.hex(), appid});
+        EXPECT_EQ(netsh.status, 0) << netsh.out << netsh.err;
     };
     netsh("add", a_);
     start("store: " + store.string() + "\ncertificates: [" + a_.pem.string() + ", " +
@@ -397,9 +359,8 @@ TEST_F(ServeRobustness, SigtermDrainsAnOpenConnection) {
     ASSERT_TRUE(client.send("during the drain"));
     client.shutdown_write();
     EXPECT_EQ(client.read_all(), "answer\n");
-    wait_for_exit(serve_->pid());
 
-    EXPECT_EQ(serve_->stop(), 0);
+    EXPECT_EQ(serve_->stop(), 0);  // waits for the drain to end: SIGTERM was sent already
     EXPECT_EQ(serve_->log().find("drain timeout"), std::string::npos) << serve_->log();
     auto log = parse_access_log(serve_->access_log());
     ASSERT_EQ(log.size(), 1u) << serve_->access_log();

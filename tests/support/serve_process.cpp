@@ -139,6 +139,10 @@ RunResult run(const std::vector<std::string>& argv, std::string_view input,
     return result;
 }
 
+RunResult snibind_command(const std::string& args) {
+    return run({"/bin/sh", "-c", "exec \"$0\" " + args, snibind_binary().string()});
+}
+
 ServeProcess::ServeProcess(const std::filesystem::path& config, std::vector<std::string> args) {
     std::vector<std::string> argv{snibind_binary().string(), "serve", config.string()};
     argv.insert(argv.end(), args.begin(), args.end());
@@ -217,6 +221,11 @@ std::string ServeProcess::log() const {
 std::string ServeProcess::access_log() const {
     std::lock_guard lock(mutex_);
     return out_;
+}
+
+bool has_sanitizer_report(std::string_view stderr_text) {
+    return stderr_text.find("ERROR: AddressSanitizer") != std::string_view::npos ||
+           stderr_text.find("runtime error:") != std::string_view::npos;
 }
 
 std::vector<std::vector<std::pair<std::string, std::string>>> parse_access_log(

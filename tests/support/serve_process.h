@@ -32,6 +32,10 @@ struct RunResult {
 RunResult run(const std::vector<std::string>& argv, std::string_view input = {},
               std::chrono::seconds limit = std::chrono::seconds(30));
 
+// Runs `snibind ARGS`, ARGS being a shell command line (quotes work as in a shell), as the CLI
+// tests write their commands.
+RunResult snibind_command(const std::string& args);
+
 class ServeProcess {
   public:
     // Starts `snibind serve CONFIG ARGS...` and returns once it printed its "serving" line.
@@ -67,6 +71,10 @@ class ServeProcess {
     std::string out_, err_;
     std::thread pump_;
 };
+
+// Whether a process's stderr holds a report from AddressSanitizer or UBSan (the suite runs the
+// binary under both in CI; a server-side report must fail the test that provoked it).
+bool has_sanitizer_report(std::string_view stderr_text);
 
 // The access-log lines (logfmt) as key -> value maps, for assertions on fields.
 std::vector<std::vector<std::pair<std::string, std::string>>> parse_access_log(

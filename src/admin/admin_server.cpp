@@ -71,14 +71,6 @@ std::string query_param(std::string_view target, std::string_view name) {
     return {};
 }
 
-bool has_query_param(std::string_view target, std::string_view name) {
-    auto q = target.find('?');
-    if (q == std::string_view::npos) return false;
-    std::string key = std::string(name) + "=";
-    std::string_view query = target.substr(q + 1);
-    return query.starts_with(key) || query.find("&" + key) != std::string_view::npos;
-}
-
 std::string iso_date(std::chrono::system_clock::time_point t) {
     return fmt::format("{:%Y-%m-%d}", std::chrono::floor<std::chrono::seconds>(t));
 }
@@ -202,13 +194,11 @@ std::string explain(const AdminRequest& request, const BindingTable& table,
         settings.precedence = *precedence;
     }
     std::string sni = query_param(request.target, "sni");
-    bool sni_sent = has_query_param(request.target, "sni") && !sni.empty();
-    Connection conn{dst->addr, dst->port, {}, HostProblem::none, sni_sent};
+    const bool sni_sent = !sni.empty();
     std::string host;
-    if (sni_sent) {
-        conn.sni_problem = normalise_sni(sni, settings.trailing_dot, host);
-        conn.host = host;
-    }
+    Connection conn =
+        connection_for(*dst, sni_sent ? std::optional<std::string_view>(sni) : std::nullopt,
+                       settings.trailing_dot, host);
     Decision d = select_certificate(table.read(), conn, settings, &rt.certificates);
     json j = report::decision_json(d, settings);
     j["sni"] = sni_sent ? json(sni) : json(nullptr);
@@ -386,11 +376,9 @@ void handle_admin_request(const AdminRequest& request, AdminContext& context,
 }
 
 AdminServer::AdminServer(asio::io_context& io, const Endpoint& endpoint, AdminContext context)
-    : acceptor_(io),
-      context_(std::make_shared<AdminContext>(std::move(context))),
-      loopback_(false) {
+    : acceptor_(io), context_(std::make_shared<AdminContext>(std::move(context))) {
     auto ep = proxy::to_asio(endpoint);
-    loopback_ = ep.address().is_loopback();
+    const bool loopback = ep.address().is_loopback();
     try {
         acceptor_.open(ep.protocol());
         acceptor_.set_option(asio::socket_base::reuse_address(true));
@@ -400,7 +388,7 @@ AdminServer::AdminServer(asio::io_context& io, const Endpoint& endpoint, AdminCo
         throw std::runtime_error(
             fmt::format("admin console: cannot listen on {}: {}", endpoint.to_string(), e.what()));
     }
-    if (!loopback_ && context_->token.empty())
+    if (!loopback && context_->token.empty())
         throw std::runtime_error(
             fmt::format("admin console on {} is not loopback: it needs admin_token_file",
                         endpoint.to_string()));

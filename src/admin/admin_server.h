@@ -39,7 +39,6 @@ class AdminServer {
     void accept();
     boost::asio::ip::tcp::acceptor acceptor_;
     std::shared_ptr<AdminContext> context_;
-    bool loopback_;
 };
 
 // The routes, without sockets (tests call them directly). `authorised` says whether the request

@@ -69,7 +69,7 @@ std::string prometheus_text(const Stats& s) {
                            label_value(action), n);
     header(out, "snibind_errors_total", "counter", "Connections that ended in error, by kind.");
     for (const auto& [result, n] : s.results)
-        if (result != "closed")
+        if (is_error_result(result))
             out += fmt::format("snibind_errors_total{{kind=\"{}\"}} {}\n", label_value(result), n);
     header(out, "snibind_decisions_total", "counter",
            "Selection decisions, by the lookup step that decided (selection.md L1).");

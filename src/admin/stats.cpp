@@ -27,10 +27,25 @@ void Stats::merge(const Stats& o) {
     backend_connect_seconds.merge(o.backend_connect_seconds);
 }
 
+namespace {
+
+void bump(std::map<std::string, std::uint64_t, std::less<>>& counts, std::string_view key) {
+    auto it = counts.find(key);
+    if (it == counts.end()) it = counts.emplace(std::string(key), 0).first;
+    ++it->second;
+}
+
+}  // namespace
+
+void Stats::count_end(std::string_view result, std::string_view action) {
+    bump(results, result);
+    bump(actions, action.empty() ? "close" : action);
+}
+
 std::uint64_t Stats::errors() const {
     std::uint64_t n = 0;
     for (const auto& [k, v] : results)
-        if (k != "closed") n += v;
+        if (is_error_result(k)) n += v;
     return n;
 }
 

@@ -34,7 +34,12 @@ struct Histogram {
     }
 };
 
-inline constexpr std::size_t kStepCount = 7;  // the values of snibind::Step
+inline constexpr std::size_t kStepCount = 7;
+
+// Every connection result but "closed" (a normal end) is an error kind.
+constexpr bool is_error_result(std::string_view result) {
+    return result != "closed";
+}  // the values of snibind::Step
 
 struct Stats {
     Stats();
@@ -46,9 +51,9 @@ struct Stats {
     std::array<std::uint64_t, kStepCount> decisions_by_step{};
     std::array<std::uint64_t, 4> decisions_by_outcome{};
     // Connections by how they ended: the access log's `result` ("closed", "hello_timeout", ...).
-    std::map<std::string, std::uint64_t> results;
+    std::map<std::string, std::uint64_t, std::less<>> results;
     // ... and by what was done with them: terminate, forward, reject, fail, close (never routed).
-    std::map<std::string, std::uint64_t> actions;
+    std::map<std::string, std::uint64_t, std::less<>> actions;
     // Per-record hits, by the record's display key ("IP:port 0.0.0.0:443").
     std::unordered_map<std::string, std::uint64_t> record_hits;
 
@@ -58,7 +63,9 @@ struct Stats {
     Histogram<10> backend_connect_seconds;  // connect (and TLS) to a backend
 
     void merge(const Stats& other);
-    // Every `result` except "closed" and "draining" is an error kind.
+    // Counts one connection that ended with `result` after `action` (empty: never routed).
+    void count_end(std::string_view result, std::string_view action);
+    // Connections whose result is an error kind (is_error_result).
     std::uint64_t errors() const;
 };
 

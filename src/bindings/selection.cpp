@@ -284,4 +284,14 @@ Decision select_certificate(const BindingTable::Reader& table, const Connection&
     return d;
 }
 
+Connection connection_for(const Endpoint& dst, std::optional<std::string_view> sni,
+                          TrailingDot trailing_dot, std::string& host) {
+    Connection conn{dst.addr, dst.port, {}, HostProblem::none, sni.has_value()};
+    if (sni) {
+        conn.sni_problem = normalise_sni(*sni, trailing_dot, host);
+        conn.host = host;
+    }
+    return conn;
+}
+
 }  // namespace snibind

@@ -132,4 +132,9 @@ Decision select_certificate(const BindingTable::Reader& table, const Connection&
                             const SelectionSettings& settings,
                             const CertificateSource* certificates = nullptr);
 
+// The connection of a client that sent `sni` (nullopt: no server_name at all) to `dst`, the SNI
+// normalised by L6 into `host`, which the Connection points into. For `explain` and the console.
+Connection connection_for(const Endpoint& dst, std::optional<std::string_view> sni,
+                          TrailingDot trailing_dot, std::string& host);
+
 }  // namespace snibind

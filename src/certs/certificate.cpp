@@ -276,6 +276,25 @@ CertificateInfo describe(X509* leaf, const std::filesystem::path& file) {
     return info;
 }
 
+// The SSL_CTX every certificate gets: TLS server method, protocol range TLS 1.0 - 1.3 at OpenSSL
+// security level 0 (so a lab can reproduce legacy clients; record flags narrow it per
+// connection, L7), session cache and tickets on.
+SSL_CTX* new_server_ctx() {
+    SslCtxPtr ctx(SSL_CTX_new(TLS_server_method()));
+    if (!ctx) return nullptr;
+    // Level 0 lets TLS 1.0/1.1 and SHA-1 signatures through, so a lab can reproduce the legacy
+    // clients of selection.md section 5; per-connection flags narrow the range again (L7).
+    SSL_CTX_set_security_level(ctx.get(), 0);
+    static constexpr unsigned char kSessionContext[] = "snibind";
+    bool ok =
+        SSL_CTX_set_min_proto_version(ctx.get(), TLS1_VERSION) == 1 &&
+        SSL_CTX_set_max_proto_version(ctx.get(), TLS1_3_VERSION) == 1 &&
+        SSL_CTX_set_session_id_context(ctx.get(), kSessionContext, sizeof kSessionContext - 1) == 1;
+    if (!ok) return nullptr;
+    SSL_CTX_set_session_cache_mode(ctx.get(), SSL_SESS_CACHE_SERVER);
+    return ctx.release();
+}
+
 // The SSL_CTX serving `m`, or null with `problem` set when the key cannot be used (L9).
 SSL_CTX* build_ctx(Material& m, std::string& problem) {
     if (!m.key) return nullptr;
@@ -314,36 +333,13 @@ Certificate::~Certificate() {
 }
 
 bool Certificate::covers(std::string_view host) const {
-    auto matches = [host](std::string_view pattern) {
-        std::string name = to_lower(pattern);
-        if (!name.starts_with("*.")) return name == host;
-        // I7: the wildcard stands for exactly one non-empty left-most label.
-        std::string_view parent = std::string_view(name).substr(1);  // ".contoso.com"
-        if (host.size() <= parent.size() || !host.ends_with(parent)) return false;
-        return host.substr(0, host.size() - parent.size()).find('.') == std::string_view::npos;
-    };
+    auto matches = [host](std::string_view pattern) { return host_pattern_matches(pattern, host); };
     if (!info_.dns_names.empty()) return std::ranges::any_of(info_.dns_names, matches);
     return !info_.common_name.empty() && matches(info_.common_name);
 }
 
 bool Certificate::valid_at(std::chrono::system_clock::time_point now) const {
     return info_.not_before <= now && now <= info_.not_after;
-}
-
-SSL_CTX* new_server_ctx() {
-    SslCtxPtr ctx(SSL_CTX_new(TLS_server_method()));
-    if (!ctx) return nullptr;
-    // Level 0 lets TLS 1.0/1.1 and SHA-1 signatures through, so a lab can reproduce the legacy
-    // clients of selection.md section 5; per-connection flags narrow the range again (L7).
-    SSL_CTX_set_security_level(ctx.get(), 0);
-    static constexpr unsigned char kSessionContext[] = "snibind";
-    bool ok =
-        SSL_CTX_set_min_proto_version(ctx.get(), TLS1_VERSION) == 1 &&
-        SSL_CTX_set_max_proto_version(ctx.get(), TLS1_3_VERSION) == 1 &&
-        SSL_CTX_set_session_id_context(ctx.get(), kSessionContext, sizeof kSessionContext - 1) == 1;
-    if (!ok) return nullptr;
-    SSL_CTX_set_session_cache_mode(ctx.get(), SSL_SESS_CACHE_SERVER);
-    return ctx.release();
 }
 
 LoadResult try_load_certificate(const std::filesystem::path& file, std::string_view password) {

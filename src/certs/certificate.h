@@ -54,11 +54,6 @@ class Certificate {
     SSL_CTX* ctx_;
 };
 
-// Builds the SSL_CTX every certificate gets: TLS server method, protocol range TLS 1.0 - 1.3 at
-// OpenSSL security level 0 (so a lab can reproduce legacy clients; record flags narrow it per
-// connection, L7), session cache and tickets on. Exposed so tests and the proxy share one recipe.
-SSL_CTX* new_server_ctx();
-
 // Loads one file: ".pem"/".crt" (leaf first, then chain, and the private key in the same file or
 // in "<stem>.key" next to it) or ".pfx"/".p12" (PKCS#12 with `password`). An unusable key does not
 // fail the load: the certificate is returned with info().key_problem set. Returns nullptr when the

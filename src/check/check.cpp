@@ -7,8 +7,6 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
-#include "report/json_output.h"
-
 namespace snibind::check {
 
 namespace {
@@ -144,14 +142,15 @@ class Checker {
                 group.port = b.port;
                 group.hosts.emplace_back(site.name, b.host);
             }
-            if (sni.decision.outcome == Outcome::selected && has_ccs_record(b.port) &&
-                (sni.decision.step == Step::ip_exact || sni.decision.step == Step::ipv4_any ||
-                 sni.decision.step == Step::ipv6_any)) {
+            // Selection says it itself: a CCS step found its record but no file (L1 step 3).
+            const Decision& d = sni.decision;
+            for (std::size_t i = 0; i < d.trace_size; ++i) {
+                if (d.trace[i].reason != Reason::ccs_file_missing) continue;
                 add(Severity::error, "ccs_file_missing", "L1 step 3", subject,
-                    fmt::format("ccs={} exists but the CCS folder has neither {}.pfx nor a "
+                    fmt::format("{} exists but the CCS folder has neither {}.pfx nor a "
                                 "_.parent.pfx for it: {} falls through to {}",
-                                b.port, b.host, b.host,
-                                sni.decision.key(*sni.decision.step).display()),
+                                d.key(d.trace[i].step).display(), b.host, b.host,
+                                d.step ? d.key(*d.step).display() : std::string("no record")),
                     fmt::format("copy the certificate as '{}.pfx' into the CCS folder {}", b.host,
                                 rt_.config.ccs_folder ? rt_.config.ccs_folder->string()
                                                       : std::string("(ccs: folder)")));
@@ -175,14 +174,6 @@ class Checker {
 
     static bool is_ip_step(Step s) {
         return s == Step::ip_exact || s == Step::ipv6_any || s == Step::ipv4_any;
-    }
-
-    bool has_ccs_record(std::uint16_t port) const {
-        for (const Record& r : rt_.records)
-            if ((r.key.family == Family::ccs || r.key.family == Family::scoped_ccs) &&
-                r.key.port == port)
-                return true;
-        return false;
     }
 
     // I3, I4: sites without SNI on one IP:port share its one certificate.

@@ -9,7 +9,6 @@
 #include "cli/edit_file.h"
 #include "iis/appcmd.h"
 #include "iis/application_host.h"
-#include "text/ascii.h"
 
 namespace snibind::cli {
 
@@ -27,11 +26,6 @@ constexpr const char* kFooter =
     "Output is appcmd's ('SITE object \"X\" changed', 'ERROR ( message:... )'). Exit status 0\n"
     "success, 1 an appcmd ERROR (appcmd.exe itself exits with the Windows error code), 2 bad\n"
     "usage or an unreadable config. Only the site object exists here.\n";
-
-bool is_list(const std::vector<std::string>& words) {
-    if (words.empty()) return false;
-    return iequals(words[0], "list");
-}
 
 }  // namespace
 
@@ -62,9 +56,7 @@ void add_appcmd_command(CLI::App& app, int& exit_code) {
         auto config = iis::ApplicationHost::load(opt->config, error);
         exit_code = edit_file("snibind appcmd", opt->config, "config", std::move(config), error,
                               [&](iis::ApplicationHost& c, bool& modified) {
-                                  auto result = iis::run_appcmd(opt->words, c, modified);
-                                  modified = modified && !is_list(opt->words);
-                                  return result;
+                                  return iis::run_appcmd(opt->words, c, modified);
                               });
     });
 }

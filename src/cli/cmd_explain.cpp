@@ -91,12 +91,10 @@ void add_explain_command(CLI::App& app, int& exit_code) {
         settings.precedence = *parse_precedence(opt->precedence);
         settings.trailing_dot = *parse_trailing_dot(opt->trailing_dot);
 
-        Connection conn{dst->addr, dst->port, {}, HostProblem::none, !sni->empty()};
         std::string host;
-        if (conn.sni_sent) {
-            conn.sni_problem = normalise_sni(opt->sni, settings.trailing_dot, host);
-            conn.host = host;
-        }
+        Connection conn = connection_for(
+            *dst, sni->empty() ? std::nullopt : std::optional<std::string_view>(opt->sni),
+            settings.trailing_dot, host);
         std::optional<CcsFolder> ccs;
         if (!opt->ccs.empty()) ccs.emplace(opt->ccs);
 

@@ -4,6 +4,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "bindings/profile.h"
@@ -167,7 +168,7 @@ void add_import(CLI::App& iis, int& exit_code) {
             auto yaml = iis::sites_yaml(iis::to_http_sites(loaded.config->sites()));
             if (opt->sites_yaml == "-") {
                 std::cout << yaml;
-            } else if (!iis::write_file_atomically(opt->sites_yaml, yaml, error)) {
+            } else if (!netsh::write_file_atomically(opt->sites_yaml, yaml, error)) {
                 std::cerr << "snibind iis import: " << error << "\n";
                 exit_code = kUsage;
                 return;
@@ -233,12 +234,7 @@ void add_manager_commands(CLI::App& iis, int& exit_code) {
     add_cmd->add_option("--certhash", add->certhash, "the certificate's thumbprint");
     add_cmd->callback([add, &exit_code] {
         iis::IisBinding b;
-        auto slash = add->binding.find('/');
-        auto colon = add->binding.find(':');
-        bool has_protocol =
-            slash != std::string::npos && (colon == std::string::npos || slash < colon);
-        b.protocol = has_protocol ? add->binding.substr(0, slash) : "https";
-        b.binding_information = has_protocol ? add->binding.substr(slash + 1) : add->binding;
+        std::tie(b.protocol, b.binding_information) = iis::split_binding_argument(add->binding);
         if (!add->ssl_flags.empty()) {
             auto flags = iis::parse_ssl_flags(add->ssl_flags);
             if (!flags) {

@@ -207,12 +207,9 @@ void add_load_command(CLI::App& app, int& exit_code) {
         }
         std::optional<load::ExpectationTable> expect;
         if (!options->expect_store.empty()) {
-            const auto destinations = options->destinations.empty()
-                                          ? std::vector<IpAddress>{options->target.addr}
-                                          : options->destinations;
             expect = load::ExpectationTable::load(options->expect_store, options->selection,
-                                                  destinations, options->target.port,
-                                                  options->names, error);
+                                                  options->destination_addresses(),
+                                                  options->target.port, options->names, error);
             if (!expect) {
                 std::cerr << "snibind load: --expect: " << error << "\n";
                 exit_code = 2;

@@ -96,10 +96,11 @@ std::size_t edit_distance(std::string_view a, std::string_view b) {
 // " (did you mean 'listen'?)" when one candidate is within two edits, else "".
 template <typename Names>
 std::string suggestion(std::string_view word, const Names& candidates) {
+    const std::string lowered = to_lower(word);
     std::string_view best;
     std::size_t best_distance = 3;
     for (std::string_view candidate : candidates) {
-        std::size_t d = edit_distance(to_lower(word), candidate);
+        std::size_t d = edit_distance(lowered, candidate);
         if (d < best_distance) {
             best = candidate;
             best_distance = d;
@@ -469,14 +470,12 @@ class Parser {
                            "ccs=PORT, scopedccs=NAME:PORT)");
         };
         if (eq == std::string::npos) syntax("is not a record key");
-        std::string parameter = to_lower(std::string_view(text).substr(0, eq));
-        constexpr std::array kFamilies{Family::ip, Family::host, Family::ccs, Family::scoped_ccs};
-        auto family = std::find_if(kFamilies.begin(), kFamilies.end(),
-                                   [&](Family f) { return netsh_parameter(f) == parameter; });
-        if (family == kFamilies.end()) {
-            std::array<std::string_view, 4> names{};
-            std::transform(kFamilies.begin(), kFamilies.end(), names.begin(), netsh_parameter);
-            syntax("has an unknown key type" + suggestion(parameter, names));
+        const std::string_view parameter = std::string_view(text).substr(0, eq);
+        auto family = netsh::family_from_parameter(parameter);
+        if (!family) {
+            constexpr std::array<std::string_view, 4> kNames{"ipport", "hostnameport", "ccs",
+                                                             "scopedccs"};
+            syntax("has an unknown key type" + suggestion(parameter, kNames));
         }
         std::string error;
         auto key =

@@ -1,6 +1,5 @@
 #include "http/backend_url.h"
 
-#include "bindings/address.h"
 #include "tls/host_name.h"
 
 namespace snibind::http {
@@ -28,8 +27,9 @@ std::optional<BackendUrl> BackendUrl::parse(std::string_view url, std::string& w
     bool bracketed = host.starts_with('[');
     if (!bracketed && host.find(':') != std::string_view::npos)
         return reject("an IPv6 address needs brackets");
-    if (bracketed || IpAddress::parse(host)) {
-        if (!IpAddress::parse(host)) return reject("bad IPv6 address");
+    out.address = IpAddress::parse(host);
+    if (bracketed || out.address) {
+        if (!out.address) return reject("bad IPv6 address");
         if (bracketed) host = host.substr(1, host.size() - 2);
         out.host = host;
         return out;

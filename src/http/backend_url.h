@@ -7,11 +7,14 @@
 #include <string>
 #include <string_view>
 
+#include "bindings/address.h"
+
 namespace snibind::http {
 
 struct BackendUrl {
     bool tls = false;
-    std::string host;  // a name or an address, without brackets
+    std::string host;                  // a name or an address, without brackets
+    std::optional<IpAddress> address;  // set when host is an address: no name to resolve
     std::uint16_t port = 0;
 
     // On failure returns nullopt and sets `why` ("the scheme must be http or https", ...).

@@ -11,19 +11,13 @@
 namespace snibind::http {
 namespace {
 
-std::string_view trim_ows(std::string_view s) {
-    while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-    while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-    return s;
-}
-
 // Calls on_element for each element of a comma-separated header value (RFC 9110 5.6.1),
 // trimmed, skipping empty ones.
 template <class OnElement>
 void for_each_list_element(std::string_view value, OnElement on_element) {
     while (!value.empty()) {
         const auto comma = value.find(',');
-        const auto element = trim_ows(value.substr(0, comma));
+        const auto element = trim_blanks(value.substr(0, comma));
         if (!element.empty()) on_element(element);
         if (comma == std::string_view::npos) break;
         value.remove_prefix(comma + 1);
@@ -103,7 +97,7 @@ struct MessageParserCallbacks {
         auto& parser = self(p);
         if (!parser.head_done_) {
             parser.head_.headers.emplace_back(std::move(parser.field_),
-                                              std::string(trim_ows(parser.value_)));
+                                              std::string(trim_blanks(parser.value_)));
         }
         parser.field_.clear();
         parser.value_.clear();
@@ -305,7 +299,7 @@ std::string joined_values(const MessageHead& head, std::string_view name) {
 }  // namespace
 
 bool expects_continue(const MessageHead& head) {
-    return iequals(trim_ows(head.header("expect")), "100-continue");
+    return iequals(head.header("expect"), "100-continue");  // values are stored trimmed
 }
 
 std::string backend_request_head(const MessageHead& head, std::string_view client_ip,
@@ -320,7 +314,7 @@ std::string backend_request_head(const MessageHead& head, std::string_view clien
     for (const auto& [field, value] : head.headers) {
         if (is_hop_by_hop(field, head, websocket)) continue;
         // The proxy answers "100 Continue" itself (expects_continue): the backend is not asked.
-        if (iequals(field, "Expect") && iequals(trim_ows(value), "100-continue")) continue;
+        if (iequals(field, "Expect") && iequals(value, "100-continue")) continue;
         // Rewritten below: the chain is extended, the protocol is what this hop saw.
         if (iequals(field, "X-Forwarded-For") || iequals(field, "X-Forwarded-Proto") ||
             iequals(field, "Forwarded")) {

@@ -10,11 +10,6 @@ namespace snibind::http {
 
 namespace {
 
-// HTTP.sys compares hosts and paths without regard to case, in ASCII only (no locale).
-bool iends_with(std::string_view s, std::string_view suffix) {
-    return s.size() >= suffix.size() && iequals(s.substr(s.size() - suffix.size()), suffix);
-}
-
 std::string bracketed(const IpAddress& ip) {
     return ip.v6 ? "[" + ip.to_string() + "]" : ip.to_string();
 }
@@ -68,15 +63,9 @@ bool is_host_name(std::string_view name) {
     return true;
 }
 
-std::string_view trim_ows(std::string_view s) {
-    while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-    while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-    return s;
-}
-
 RequestHost parse_host_header(std::string_view header) {
     RequestHost host;
-    header = trim_ows(header);
+    header = trim_blanks(header);
     if (header.empty()) return host;
     host.present = true;
     if (header.starts_with('[')) {
@@ -119,15 +108,8 @@ bool explicit_host_matches(std::string_view prefix_host, const RequestHost& host
         auto configured = IpAddress::parse(prefix_host);
         return configured && *configured == *host.literal;
     }
-    // IIS 10 wildcard host bindings: only the left-most label, one label deep, as for wildcard
-    // certificates (I7) and wildcard SNI records (L1 step 2).
-    if (prefix_host.starts_with("*.")) {
-        auto parent = prefix_host.substr(1);
-        if (!iends_with(host.name, parent)) return false;
-        auto label = host.name.substr(0, host.name.size() - parent.size());
-        return !label.empty() && label.find('.') == std::string_view::npos;
-    }
-    return iequals(host.name, prefix_host);
+    // IIS 10 wildcard host bindings: one left-most label, as for wildcard certificates (I7).
+    return host_pattern_matches(prefix_host, host.name);
 }
 
 bool host_matches(const UrlPrefix& prefix, const RequestHost& host, const IpAddress& dst) {

@@ -16,17 +16,12 @@
 #include <sstream>
 #include <utility>
 
+#include "netsh/store_file.h"
 #include "text/ascii.h"
 
 namespace snibind::iis {
 
 namespace {
-
-std::string_view trim(std::string_view s) {
-    while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-    while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-    return s;
-}
 
 const xmlChar* xml(const char* s) {
     return reinterpret_cast<const xmlChar*>(s);
@@ -341,16 +336,12 @@ std::string in_iis_style(std::string_view xml_text, bool crlf) {
     return out;
 }
 
-std::string errno_text(int err) {
-    return std::strerror(err);
-}
-
 }  // namespace
 
 // ---- public functions ----
 
 std::optional<std::uint32_t> parse_ssl_flags(std::string_view text) {
-    text = trim(text);
+    text = trim_blanks(text);
     if (text.empty()) return std::nullopt;
     if (auto number = parse_id(text)) return number;
     static constexpr std::pair<std::string_view, std::uint32_t> kNames[]{
@@ -366,7 +357,7 @@ std::optional<std::uint32_t> parse_ssl_flags(std::string_view text) {
     std::uint32_t flags = 0;
     for (bool more = true; more;) {
         auto comma = text.find(',');
-        auto name = trim(text.substr(0, comma));
+        auto name = trim_blanks(text.substr(0, comma));
         more = comma != std::string_view::npos;
         if (more) text.remove_prefix(comma + 1);
         auto it = std::find_if(std::begin(kNames), std::end(kNames),
@@ -461,10 +452,12 @@ std::optional<ApplicationHost> ApplicationHost::parse(std::string_view text,
 
 std::optional<ApplicationHost> ApplicationHost::load(const std::filesystem::path& file,
                                                      netsh::ImportError& error) {
-    std::string read_error;
-    auto text = read_text_file(file, read_error);
+    netsh::FileError file_error;
+    auto text = netsh::read_file(file, file_error);
     if (!text) {
-        error = {file.string(), 0, read_error};
+        error = {file.string(), 0,
+                 "cannot " + std::string(file_error.what) + " " + file.string() + ": " +
+                     netsh::errno_text(file_error.err)};
         return std::nullopt;
     }
     return parse(*text, file.string(), error);
@@ -611,7 +604,7 @@ std::string ApplicationHost::text() const {
 }
 
 bool ApplicationHost::save(const std::filesystem::path& file, std::string& error) const {
-    return write_file_atomically(file, text(), error);
+    return netsh::write_file_atomically(file, text(), error);
 }
 
 std::vector<http::Site> to_http_sites(const std::vector<IisSite>& sites) {
@@ -656,58 +649,6 @@ std::optional<std::vector<http::Site>> load_iis_sites(const std::filesystem::pat
         return std::nullopt;
     }
     return to_http_sites(host->sites());
-}
-
-std::optional<std::string> read_text_file(const std::filesystem::path& file, std::string& error) {
-    std::ifstream in(file, std::ios::binary);
-    if (!in) {
-        error = "cannot open " + file.string() + ": " + errno_text(errno);
-        return std::nullopt;
-    }
-    std::ostringstream s;
-    s << in.rdbuf();
-    if (in.bad()) {
-        error = "cannot read " + file.string();
-        return std::nullopt;
-    }
-    return s.str();
-}
-
-bool write_file_atomically(const std::filesystem::path& file, std::string_view text,
-                           std::string& error) {
-    std::string tmp = file.string() + ".tmp." + std::to_string(::getpid());
-    int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
-    if (fd < 0) {
-        error = "cannot create " + tmp + ": " + errno_text(errno);
-        return false;
-    }
-    auto fail = [&](std::string_view what) {
-        error = std::string(what) + " " + tmp + ": " + errno_text(errno);
-        ::close(fd);
-        ::unlink(tmp.c_str());
-        return false;
-    };
-    struct stat existing {};
-    if (::stat(file.c_str(), &existing) == 0 && ::fchmod(fd, existing.st_mode & 07777) != 0)
-        return fail("cannot set the permissions of");
-    while (!text.empty()) {
-        ssize_t n = ::write(fd, text.data(), text.size());
-        if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) return fail("cannot write");
-        text.remove_prefix(static_cast<std::size_t>(n));
-    }
-    if (::fsync(fd) != 0) return fail("cannot sync");
-    if (::close(fd) != 0) {
-        error = "cannot close " + tmp + ": " + errno_text(errno);
-        ::unlink(tmp.c_str());
-        return false;
-    }
-    if (::rename(tmp.c_str(), file.c_str()) != 0) {
-        error = "cannot replace " + file.string() + ": " + errno_text(errno);
-        ::unlink(tmp.c_str());
-        return false;
-    }
-    return true;
 }
 
 }  // namespace snibind::iis

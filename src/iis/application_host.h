@@ -153,10 +153,4 @@ std::string sites_yaml(const std::vector<http::Site>& sites);
 std::optional<std::vector<http::Site>> load_iis_sites(const std::filesystem::path& applicationHost,
                                                       std::string& error);
 
-// File helpers shared by the IIS stores: the whole file, or nullopt with `error`; an atomic
-// write (temporary file, fsync, rename).
-std::optional<std::string> read_text_file(const std::filesystem::path& file, std::string& error);
-bool write_file_atomically(const std::filesystem::path& file, std::string_view text,
-                           std::string& error);
-
 }  // namespace snibind::iis

@@ -90,15 +90,6 @@ std::vector<BindingRef> bindings_with_key(const ApplicationHost& config, const R
     return out;
 }
 
-// "https/*:443:a" -> {"https", "*:443:a"}; "*:443:a" -> {"https", "*:443:a"}.
-std::pair<std::string, std::string> split_binding_argument(std::string_view text) {
-    auto slash = text.find('/');
-    auto colon = text.find(':');
-    if (slash != std::string_view::npos && (colon == std::string_view::npos || slash < colon))
-        return {std::string(text.substr(0, slash)), std::string(text.substr(slash + 1))};
-    return {"https", std::string(text)};
-}
-
 const IisBinding* find_binding(const IisSite& site, std::string_view protocol,
                                std::string_view info) {
     for (const auto& b : site.bindings)
@@ -143,8 +134,18 @@ void drop_records(const ApplicationHost& config, netsh::Store& store,
 
 }  // namespace
 
+// "https/*:443:a" -> {"https", "*:443:a"}; "*:443:a" -> {"https", "*:443:a"}.
+std::pair<std::string, std::string> split_binding_argument(std::string_view text) {
+    auto slash = text.find('/');
+    auto colon = text.find(':');
+    if (slash != std::string_view::npos && (colon == std::string_view::npos || slash < colon))
+        return {std::string(text.substr(0, slash)), std::string(text.substr(slash + 1))};
+    return {"https", std::string(text)};
+}
+
 Guid iis_appid() {
-    return *Guid::parse(kIisAppId);
+    static const Guid appid = *Guid::parse(kIisAppId);
+    return appid;
 }
 
 std::string_view to_string(Notice::Kind kind) {
@@ -371,8 +372,7 @@ ManagerResult add_binding(ApplicationHost& config, netsh::Store& store, std::str
         result.actions.insert(result.actions.end(), bound.actions.begin(), bound.actions.end());
         result.notices = std::move(bound.notices);
     } else if (key && key->family == Family::ccs && !store.find(*key)) {
-        IisBinding copy = binding;
-        store.add(iis_record(*key, copy, std::nullopt, profile));
+        store.add(iis_record(*key, binding, std::nullopt, profile));
         result.actions.push_back("added " + key->netsh_argument() +
                                  " appid=" + std::string(kIisAppId));
     } else if (key && !store.find(*key)) {

@@ -19,6 +19,10 @@ namespace snibind::iis {
 inline constexpr std::string_view kIisAppId = "{4dc3e181-e14b-4a21-b022-59fc669b0914}";
 Guid iis_appid();
 
+// A binding as the iis commands take it: "https/*:443:host" (protocol/bindingInformation) or
+// just "*:443:host" (https). Returns {protocol, bindingInformation}.
+std::pair<std::string, std::string> split_binding_argument(std::string_view text);
+
 // The record key an https binding needs (I2): sslFlags with neither 1 nor 2 -> ipport (`*` ->
 // 0.0.0.0); 1 -> hostnameport host:port; 2 or 3 -> ccs=port. Under windows-2008r2 (IIS 7.5) every
 // binding is ipport: sslFlags did not exist yet. nullopt with `error` for a binding that cannot

@@ -6,6 +6,7 @@
 #include <utility>
 
 #include "iis/application_host.h"
+#include "netsh/store_file.h"
 #include "text/ascii.h"
 
 namespace snibind::iis {
@@ -150,14 +151,12 @@ std::optional<ParsedUrl> parse_url(std::string_view url, std::string& error) {
     rest.remove_prefix(1);
     auto slash = rest.find('/');
     auto port_text = rest.substr(0, slash);
-    unsigned port = 0;
-    auto [end, ec] = std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
-    if (ec != std::errc{} || end != port_text.data() + port_text.size() || port == 0 ||
-        port > 65535) {
+    auto port = parse_port(port_text);
+    if (!port) {
         error = "port '" + std::string(port_text) + "' is not 1-65535";
         return std::nullopt;
     }
-    p.port = static_cast<std::uint16_t>(port);
+    p.port = *port;
     p.path = slash == std::string_view::npos ? std::string() : std::string(rest.substr(slash));
     if (p.path.empty() || p.path.back() != '/') {
         error = "the URL must end with '/'";
@@ -461,15 +460,13 @@ netsh::StoreStatus UrlaclStore::remove(std::string_view url) {
 std::optional<UrlaclStore> UrlaclStore::load(const std::filesystem::path& file,
                                              netsh::MissingFile missing,
                                              netsh::ImportError& error) {
-    std::error_code ec;
-    if (missing == netsh::MissingFile::empty && !std::filesystem::exists(file, ec))
-        return UrlaclStore{};
-    std::string read_error;
-    auto text = read_text_file(file, read_error);
+    netsh::FileError file_error;
+    auto text = netsh::read_file(file, file_error);
     if (!text) {
+        if (file_error.is_missing() && missing == netsh::MissingFile::empty) return UrlaclStore{};
         error = {file.string(), 0,
-                 "cannot open urlacl store " + file.string() + ": " +
-                     read_error.substr(read_error.rfind(": ") + 2)};
+                 "cannot " + std::string(file_error.what) + " urlacl store " + file.string() +
+                     ": " + netsh::errno_text(file_error.err)};
         return std::nullopt;
     }
     auto imported = parse_urlacl_text(*text, file.string());
@@ -481,7 +478,7 @@ std::optional<UrlaclStore> UrlaclStore::load(const std::filesystem::path& file,
 }
 
 bool UrlaclStore::save(const std::filesystem::path& file, std::string& error) const {
-    return write_file_atomically(file, text(), error);
+    return netsh::write_file_atomically(file, text(), error);
 }
 
 netsh::NetshResult run_netsh_urlacl(std::span<const std::string> words, UrlaclStore& store,

@@ -25,7 +25,11 @@ struct LoadOptions {
     Mode mode = Mode::handshake;
     Endpoint target;                      // the port; also the address unless `destinations`
     std::vector<IpAddress> destinations;  // connections go round-robin over these
-    std::size_t concurrency = 1;          // connections in flight at any time
+    // The addresses connected to: `destinations`, or the target's address alone.
+    std::vector<IpAddress> destination_addresses() const {
+        return destinations.empty() ? std::vector<IpAddress>{target.addr} : destinations;
+    }
+    std::size_t concurrency = 1;                       // connections in flight at any time
     std::optional<std::chrono::nanoseconds> duration;  // either this ...
     std::optional<std::uint64_t> connections;          // ... or this
     double rate = 0;                                   // connection starts per second; 0: no limit

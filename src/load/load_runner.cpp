@@ -28,6 +28,7 @@
 #include "load/hello_template.h"
 #include "load/sampling.h"
 #include "load/server_cpu.h"
+#include "proxy/asio_endpoint.h"
 
 namespace snibind::load {
 
@@ -49,17 +50,6 @@ using SslCtxPtr = std::unique_ptr<SSL_CTX, SslFree>;
 std::uint64_t micros(Clock::duration d) {
     return static_cast<std::uint64_t>(
         std::chrono::duration_cast<std::chrono::microseconds>(d).count());
-}
-
-tcp::endpoint to_asio(const IpAddress& a, std::uint16_t port) {
-    if (!a.v6) {
-        std::uint32_t v4 = 0;
-        for (int i = 0; i < 4; ++i) v4 = (v4 << 8) | a.bytes[i];
-        return {asio::ip::address_v4(v4), port};
-    }
-    asio::ip::address_v6::bytes_type b;
-    std::copy(a.bytes.begin(), a.bytes.end(), b.begin());
-    return {asio::ip::address_v6(b), port};
 }
 
 // The error kinds of the report, named for what the server did.
@@ -677,12 +667,10 @@ void merge(LoadReport& r, const ThreadStats& st, const Plan& plan) {
 std::optional<LoadReport> run_load(const LoadOptions& options, const ExpectationTable* expect,
                                    std::string& error) {
     Plan plan(options, expect);
-    const std::vector<IpAddress> destinations = options.destinations.empty()
-                                                    ? std::vector<IpAddress>{options.target.addr}
-                                                    : options.destinations;
-    for (const IpAddress& a : destinations) {
-        plan.endpoints.push_back(to_asio(a, options.target.port));
-        plan.endpoint_hosts.push_back(Endpoint{a, options.target.port}.to_string());
+    for (const IpAddress& a : options.destination_addresses()) {
+        const Endpoint endpoint{a, options.target.port};
+        plan.endpoints.push_back(proxy::to_asio(endpoint));
+        plan.endpoint_hosts.push_back(endpoint.to_string());
     }
     SslCtxPtr ssl_ctx;
     if (options.mode == Mode::hello) {

@@ -13,10 +13,6 @@ namespace snibind::netsh {
 
 namespace {
 
-std::string errno_text(int err) {
-    return std::strerror(err);
-}
-
 // Closes a descriptor on scope exit.
 struct Fd {
     int fd = -1;
@@ -87,14 +83,14 @@ std::string Store::text() const {
     return format_sslcert(records_, Profile::windows_2022);
 }
 
-std::optional<Store> Store::load(const std::filesystem::path& path, MissingFile missing,
-                                 ImportError& error) {
-    error = ImportError{path.string(), 0, {}};
+std::string errno_text(int err) {
+    return std::strerror(err);
+}
+
+std::optional<std::string> read_file(const std::filesystem::path& path, FileError& error) {
     Fd file{::open(path.c_str(), O_RDONLY | O_CLOEXEC)};
     if (file.fd < 0) {
-        int err = errno;
-        if (err == ENOENT && missing == MissingFile::empty) return Store();
-        error.reason = "cannot open store " + path.string() + ": " + errno_text(err);
+        error = {"open", errno};
         return std::nullopt;
     }
     std::string text;
@@ -103,21 +99,16 @@ std::optional<Store> Store::load(const std::filesystem::path& path, MissingFile 
         ssize_t n = ::read(file.fd, buf, sizeof buf);
         if (n < 0 && errno == EINTR) continue;
         if (n < 0) {
-            error.reason = "cannot read store " + path.string() + ": " + errno_text(errno);
+            error = {"read", errno};
             return std::nullopt;
         }
-        if (n == 0) break;
+        if (n == 0) return text;
         text.append(buf, static_cast<std::size_t>(n));
     }
-    auto result = parse_sslcert_text(text, path.string());
-    if (!result.ok()) {
-        error = std::move(*result.error);
-        return std::nullopt;
-    }
-    return Store(std::move(result.records));
 }
 
-bool Store::save(const std::filesystem::path& path, std::string& error) const {
+bool write_file_atomically(const std::filesystem::path& path, std::string_view text,
+                           std::string& error) {
     std::string tmp = path.string() + ".tmp." + std::to_string(::getpid());
     auto fail = [&](std::string_view what, int err) {
         error = std::string(what) + " " + tmp + ": " + errno_text(err);
@@ -133,7 +124,7 @@ bool Store::save(const std::filesystem::path& path, std::string& error) const {
     if (::stat(path.c_str(), &existing) == 0 && ::fchmod(out.fd, existing.st_mode & 07777) != 0) {
         return fail("cannot set the permissions of", errno);
     }
-    if (!write_all(out.fd, text())) return fail("cannot write", errno);
+    if (!write_all(out.fd, text)) return fail("cannot write", errno);
     if (::fsync(out.fd) != 0) return fail("cannot sync", errno);
     if (::close(out.release()) != 0) return fail("cannot close", errno);
     if (::rename(tmp.c_str(), path.c_str()) != 0) {
@@ -147,6 +138,29 @@ bool Store::save(const std::filesystem::path& path, std::string& error) const {
     Fd d{::open(dir.empty() ? "." : dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC)};
     if (d.fd >= 0) ::fsync(d.fd);
     return true;
+}
+
+std::optional<Store> Store::load(const std::filesystem::path& path, MissingFile missing,
+                                 ImportError& error) {
+    error = ImportError{path.string(), 0, {}};
+    FileError file_error;
+    auto text = read_file(path, file_error);
+    if (!text) {
+        if (file_error.is_missing() && missing == MissingFile::empty) return Store();
+        error.reason = "cannot " + std::string(file_error.what) + " store " + path.string() + ": " +
+                       errno_text(file_error.err);
+        return std::nullopt;
+    }
+    auto result = parse_sslcert_text(*text, path.string());
+    if (!result.ok()) {
+        error = std::move(*result.error);
+        return std::nullopt;
+    }
+    return Store(std::move(result.records));
+}
+
+bool Store::save(const std::filesystem::path& path, std::string& error) const {
+    return write_file_atomically(path, text(), error);
 }
 
 }  // namespace snibind::netsh

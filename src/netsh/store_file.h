@@ -6,6 +6,7 @@
 // active. The newest layout prints every field, so a record written under one profile and read
 // under another loses nothing; `show` prints a store in the active profile's layout instead. Any
 // real `show sslcert` dump (older Windows included) is a valid store file.
+#include <cerrno>
 #include <cstddef>
 #include <filesystem>
 #include <optional>
@@ -66,5 +67,20 @@ class Store {
 
     std::vector<Record> records_;
 };
+
+// The file helpers every store uses (this one, the URL reservations, applicationHost.config).
+struct FileError {
+    std::string_view what;  // "open" or "read"
+    int err = 0;            // errno
+    bool is_missing() const { return what == "open" && err == ENOENT; }
+};
+std::string errno_text(int err);
+// The whole file, or nullopt with `error`.
+std::optional<std::string> read_file(const std::filesystem::path& path, FileError& error);
+// The save() of every store: to "PATH.tmp.<pid>" (keeping an existing file's permissions),
+// fsync, rename over PATH, fsync the directory; an interrupted write leaves the old file or the
+// new one, never a partial one. On failure returns false, sets `error`, removes the temporary.
+bool write_file_atomically(const std::filesystem::path& path, std::string_view text,
+                           std::string& error);
 
 }  // namespace snibind::netsh

@@ -21,15 +21,16 @@ struct ConnectionLog {
     std::chrono::system_clock::time_point start = std::chrono::system_clock::now();
     std::chrono::steady_clock::time_point start_steady = std::chrono::steady_clock::now();
     Endpoint client, dst;
-    std::string sni;  // as sent, printable; empty when none
+    std::string sni;  // the bytes as sent (the log escapes them); empty when none
     bool sni_sent = false;
-    std::string step;                           // "sni_exact", ... or "-"
+    // Names from fixed sets (static strings: to_string(Step), literals), so a view costs nothing.
+    std::string_view step;                      // "sni_exact", ...; empty: no step decided
     std::string record;                         // "Hostname:port sitev2.mysite.com:8443" or "-"
-    std::string action;                         // "terminate", "forward", "reject", "close"
+    std::string_view action;                    // "terminate", "forward", "reject", "fail"
     std::string backend;                        // "127.0.0.1:9001" or "-"
     std::uint64_t bytes_in = 0, bytes_out = 0;  // from the client, to the client
     std::uint64_t requests = 0;                 // terminate: HTTP requests served
-    std::string result = "closed";              // "closed", "reset", "timeout", "error", ...
+    std::string_view result = "closed";         // "closed", "hello_timeout", "backend_down", ...
     std::string why;                            // a sentence when the result needs one
 };
 

@@ -5,17 +5,16 @@
 #include <boost/asio/connect.hpp>
 #include <boost/asio/write.hpp>
 
+#include "proxy/asio_endpoint.h"
+
 namespace snibind::proxy {
 
 namespace asio = boost::asio;
 using boost::system::error_code;
 
-BackendConnection::BackendConnection(asio::io_context& io, const Runtime& runtime, BackendUrl url)
-    : io_(io),
-      runtime_(runtime),
-      url_(std::move(url)),
-      stream_(std::in_place_index<0>, io),
-      resolver_(io) {
+BackendConnection::BackendConnection(asio::io_context& io, const Runtime& runtime,
+                                     const BackendUrl& url)
+    : runtime_(runtime), url_(url), stream_(std::in_place_index<0>, io), resolver_(io) {
     if (url_.tls) stream_.emplace<TlsStream>(io, *runtime_.backend_context);
 }
 
@@ -35,6 +34,14 @@ bool BackendConnection::is_open() const {
 }
 
 void BackendConnection::async_connect(std::function<void(const error_code&)> done) {
+    if (url_.address) {
+        // An address needs no resolver (whose first use starts a thread).
+        socket().async_connect(to_asio(Endpoint{*url_.address, url_.port}),
+                               [this, done = std::move(done)](const error_code& ec) mutable {
+                                   on_connected(ec, std::move(done));
+                               });
+        return;
+    }
     resolver_.async_resolve(
         url_.host, std::to_string(url_.port),
         [this, done = std::move(done)](const error_code& ec,
@@ -43,33 +50,24 @@ void BackendConnection::async_connect(std::function<void(const error_code&)> don
             asio::async_connect(socket(), results,
                                 [this, done = std::move(done)](
                                     const error_code& ec, const asio::ip::tcp::endpoint&) mutable {
-                                    if (ec) return done(ec);
-                                    socket().set_option(asio::ip::tcp::no_delay(true));
-                                    auto* tls = std::get_if<TlsStream>(&stream_);
-                                    if (!tls) return done(ec);
-                                    const std::string& sni = runtime_.config.backend_sni;
-                                    if (!sni.empty())
-                                        SSL_set_tlsext_host_name(tls->native_handle(), sni.c_str());
-                                    if (runtime_.config.backend_verify) {
-                                        const std::string& name = sni.empty() ? url_.host : sni;
-                                        SSL_set1_host(tls->native_handle(), name.c_str());
-                                    }
-                                    tls->async_handshake(asio::ssl::stream_base::client,
-                                                         std::move(done));
+                                    on_connected(ec, std::move(done));
                                 });
         });
 }
 
-void BackendConnection::async_read_some(asio::mutable_buffer buffer, Handler done) {
-    std::visit([&](auto& s) { s.async_read_some(buffer, std::move(done)); }, stream_);
-}
-
-void BackendConnection::async_write(asio::const_buffer buffer, Handler done) {
-    std::visit([&](auto& s) { asio::async_write(s, buffer, std::move(done)); }, stream_);
-}
-
-void BackendConnection::async_write(std::array<asio::const_buffer, 2> buffers, Handler done) {
-    std::visit([&](auto& s) { asio::async_write(s, buffers, std::move(done)); }, stream_);
+void BackendConnection::on_connected(const error_code& ec,
+                                     std::function<void(const error_code&)> done) {
+    if (ec) return done(ec);
+    error_code ignored;
+    socket().set_option(asio::ip::tcp::no_delay(true), ignored);
+    auto* tls = std::get_if<TlsStream>(&stream_);
+    if (!tls) return done(ec);
+    // A legacy server: no SNI unless backend_sni names one; verified only when asked.
+    const std::string& sni = runtime_.config.backend_sni;
+    if (!sni.empty()) SSL_set_tlsext_host_name(tls->native_handle(), sni.c_str());
+    if (runtime_.config.backend_verify)
+        SSL_set1_host(tls->native_handle(), (sni.empty() ? url_.host : sni).c_str());
+    tls->async_handshake(asio::ssl::stream_base::client, std::move(done));
 }
 
 void BackendConnection::close() {

@@ -9,6 +9,7 @@
 
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl/stream.hpp>
+#include <boost/asio/write.hpp>
 
 #include "http/backend_url.h"
 #include "proxy/runtime.h"
@@ -19,28 +20,34 @@ using http::BackendUrl;
 
 class BackendConnection {
   public:
-    using Handler = std::function<void(const boost::system::error_code&, std::size_t)>;
+    // `url` belongs to the Runtime, which outlives every connection that uses it.
+    BackendConnection(boost::asio::io_context& io, const Runtime& runtime, const BackendUrl& url);
 
-    BackendConnection(boost::asio::io_context& io, const Runtime& runtime, BackendUrl url);
-
-    // Resolves, connects and (https) handshakes.
+    // Connects (resolving the host first unless it is an address) and, for https, handshakes.
     void async_connect(std::function<void(const boost::system::error_code&)> done);
-    void async_read_some(boost::asio::mutable_buffer buffer, Handler done);
-    void async_write(boost::asio::const_buffer buffer, Handler done);
-    // async_write of two buffers (a rewritten head and the start of the body).
-    void async_write(std::array<boost::asio::const_buffer, 2> buffers, Handler done);
+    // The stream's own operations, whichever stream it is; the handler is passed through as is.
+    template <typename Handler>
+    void async_read_some(boost::asio::mutable_buffer buffer, Handler&& done) {
+        std::visit([&](auto& s) { s.async_read_some(buffer, std::forward<Handler>(done)); },
+                   stream_);
+    }
+    template <typename Buffers, typename Handler>
+    void async_write(const Buffers& buffers, Handler&& done) {
+        std::visit(
+            [&](auto& s) { boost::asio::async_write(s, buffers, std::forward<Handler>(done)); },
+            stream_);
+    }
     void close();
-
-    const BackendUrl& url() const { return url_; }
     bool is_open() const;
 
   private:
     using TlsStream = boost::asio::ssl::stream<boost::asio::ip::tcp::socket>;
     boost::asio::ip::tcp::socket& socket();
+    void on_connected(const boost::system::error_code& ec,
+                      std::function<void(const boost::system::error_code&)> done);
 
-    boost::asio::io_context& io_;
     const Runtime& runtime_;
-    BackendUrl url_;
+    const BackendUrl& url_;
     std::variant<boost::asio::ip::tcp::socket, TlsStream> stream_;
     boost::asio::ip::tcp::resolver resolver_;
 };

@@ -33,11 +33,12 @@ ClientConnection::ClientConnection(Worker& worker, asio::ip::tcp::socket socket,
       runtime_(worker.runtime()),
       trace_(worker),
       accept_proxy_(accept_proxy),
-      reader_(ReaderOptions{runtime_->config.limits.max_hello_bytes, 1024,
-                            runtime_->config.selection.trailing_dot}) {
-    // Room for the largest hello split into the most records, behind the largest PROXY header.
-    const std::size_t max_hello = runtime_->config.limits.max_hello_bytes;
-    max_buffer_ = max_hello + 5 * 1024 + 16 + ProxyHeaderReader::kMaxV2Length + 512;
+      reader_(ReaderOptions{.max_hello_bytes = runtime_->config.limits.max_hello_bytes,
+                            .trailing_dot = runtime_->config.selection.trailing_dot}) {
+    // Room for the largest hello split into the most records (a 5-byte header each), behind the
+    // largest PROXY header.
+    max_buffer_ = runtime_->config.limits.max_hello_bytes + 5 * ReaderOptions{}.max_records + 16 +
+                  ProxyHeaderReader::kMaxV2Length + 512;
     buffer_.resize(std::min(kInitialBuffer, max_buffer_));
     error_code ec;
     auto local = socket_.local_endpoint(ec);
@@ -134,7 +135,7 @@ void ClientConnection::dispatch() {
     runtime_ = worker_.runtime();
     const config::Config& config = runtime_->config;
     trace_.log.sni_sent = hello.has_sni();
-    trace_.log.sni = report::printable(hello.sni());
+    trace_.log.sni = hello.sni();
 
     Connection conn{trace_.log.dst.addr, trace_.log.dst.port, hello.host(), hello.sni_problem(),
                     hello.has_sni()};

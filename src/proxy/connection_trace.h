@@ -27,7 +27,6 @@ class ConnectionTrace {
         log.result = result;
         log.why = std::move(why);
     }
-    bool ended() const { return ended_; }
 
   private:
     Worker* worker_;

@@ -62,7 +62,7 @@ void ForwardSession::on_connect(const error_code& ec) {
     }
     // The PROXY header (if any), then exactly the bytes the client sent after its own header.
     std::array<asio::const_buffer, 2> first{
-        asio::buffer(proxy_header_.bytes.data(), proxy_header_.size),
+        asio::buffer(proxy_header_.span().data(), proxy_header_.span().size()),
         asio::buffer(received_.data() + replay_from_, replay_to_ - replay_from_)};
     asio::async_write(
         backend_, first, [self = shared_from_this()](const error_code& ec, std::size_t) {

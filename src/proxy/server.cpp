@@ -323,23 +323,23 @@ int serve(const ServeOptions& options) {
     admin::Stats total;
     for (auto& w : workers) total.merge(w->stats());  // their threads have ended
     workers.clear();
-    auto count = [&](std::initializer_list<std::string_view> results) {
+    // How many connections ended with any of `keys` (a result or an action).
+    auto count = [](const auto& counts, std::initializer_list<std::string_view> keys) {
         std::uint64_t n = 0;
-        for (auto r : results)
-            if (auto it = total.results.find(std::string(r)); it != total.results.end())
-                n += it->second;
+        for (auto k : keys)
+            if (auto it = counts.find(k); it != counts.end()) n += it->second;
         return n;
     };
     log->info(
         "stopped: accepted={} forwarded={} terminated={} rejected={} failed={} hello_errors={} "
         "hello_timeouts={} refused={} handshakes={} requests={}",
-        total.accepted, total.actions["forward"], total.actions["terminate"],
-        total.actions["reject"],
+        total.accepted, count(total.actions, {"forward"}), count(total.actions, {"terminate"}),
+        count(total.actions, {"reject"}),
         total.decisions_by_outcome[static_cast<std::size_t>(Outcome::failed)] +
-            count({"version_refused", "no_certificate"}),
-        count({"not_tls", "malformed", "incomplete", "too_large", "hello_too_large",
-               "bad_proxy_header", "client_error"}),
-        count({"hello_timeout"}), total.refused, total.handshakes, total.requests);
+            count(total.results, {"version_refused", "no_certificate"}),
+        count(total.results, {"not_tls", "malformed", "incomplete", "too_large", "hello_too_large",
+                              "bad_proxy_header", "client_error"}),
+        count(total.results, {"hello_timeout"}), total.refused, total.handshakes, total.requests);
     return 0;
 }
 

@@ -185,7 +185,8 @@ void TlsSession::on_request_head() {
         parse_request();
         return;
     }
-    head_out_ = http::backend_request_head(head, trace_.log.client.addr.to_string(), "https", true);
+    if (client_ip_.empty()) client_ip_ = trace_.log.client.addr.to_string();
+    head_out_ = http::backend_request_head(head, client_ip_, "https", true);
     const bool expect_continue = http::expects_continue(head);
     trace_.log.backend = url->to_string();
     phase_ = Phase::body_to_backend;
@@ -400,10 +401,11 @@ std::string TlsSession::lab_response_body(bool json) {
     const http::MessageHead& head = request_.head();
     const auto& info = certificate_->info();
     nlohmann::json j;
-    j["sni"] = trace_.log.sni_sent ? nlohmann::json(trace_.log.sni) : nlohmann::json(nullptr);
+    j["sni"] = trace_.log.sni_sent ? nlohmann::json(report::printable(trace_.log.sni))
+                                   : nlohmann::json(nullptr);
     j["client"] = trace_.log.client.to_string();
     j["destination"] = trace_.log.dst.to_string();
-    j["step"] = trace_.log.step;
+    j["step"] = std::string(trace_.log.step);
     j["record"] = trace_.log.record;
     j["certificate"] = {{"subject", info.subject},
                         {"thumbprint", info.thumbprint.hex()},

@@ -68,7 +68,8 @@ class TlsSession : public std::enable_shared_from_this<TlsSession> {
     std::array<char, 16 * 1024> out_;  // backend bytes
     http::MessageParser request_{http::MessageParser::Kind::request};
     http::MessageParser response_{http::MessageParser::Kind::response};
-    std::string head_out_;  // a rewritten request head, or a response we generated
+    std::string client_ip_;  // for X-Forwarded-For and Forwarded, formatted once
+    std::string head_out_;   // a rewritten request head, or a response we generated
     bool request_keep_alive_ = true;
     bool parse_empty_ = false;  // parse once more even without new bytes (just after a head)
     std::unique_ptr<BackendConnection> backend_;

@@ -83,8 +83,7 @@ void Worker::accept(Acceptor& a) {
 }
 
 void Worker::connection_ended(const ConnectionLog& entry) {
-    ++stats_.results[entry.result];
-    ++stats_.actions[entry.action.empty() ? "close" : entry.action];
+    stats_.count_end(entry.result, entry.action);
     if (!entry.record.empty()) ++stats_.record_hits[entry.record];
     log_.write(entry);
     connection_closed();

@@ -40,20 +40,18 @@ class Worker {
     // For connections (worker thread only).
     boost::asio::io_context& io() { return *io_; }
     const BindingTable& table() const { return table_; }
-    AccessLog& log() { return log_; }
     // This worker's counters: written by its thread only. Other threads get a copy through
     // the io_context (see Server), or read them after join().
     admin::Stats& stats() { return stats_; }
     // Counts and logs a connection that ended (ConnectionTrace calls it), and frees its slot.
     void connection_ended(const ConnectionLog& log);
     const std::shared_ptr<const Runtime>& runtime() const { return runtime_; }
-    void connection_closed();
     bool draining() const { return draining_; }
-    std::size_t live_connections() const { return live_; }
 
   private:
     struct Acceptor;
     void accept(Acceptor& a);
+    void connection_closed();
 
     // Destroyed explicitly first in ~Worker, so that connections still pending in it end while
     // the rest of the worker (counters, log) is alive.

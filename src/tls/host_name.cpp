@@ -6,6 +6,8 @@
 #include <cstdio>
 #include <cstring>
 
+#include "text/ascii.h"
+
 namespace snibind {
 
 namespace {
@@ -135,6 +137,13 @@ bool normalise_config_host(std::string_view name, TrailingDot trailing_dot, std:
     }
     if (wildcard) out.insert(0, "*.");
     return true;
+}
+
+bool host_pattern_matches(std::string_view pattern, std::string_view host) {
+    if (!pattern.starts_with("*.")) return iequals(pattern, host);
+    const std::string_view parent = pattern.substr(1);  // ".contoso.com"
+    if (host.size() <= parent.size() || !iends_with(host, parent)) return false;
+    return host.substr(0, host.size() - parent.size()).find('.') == std::string_view::npos;
 }
 
 }  // namespace snibind

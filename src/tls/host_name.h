@@ -34,4 +34,9 @@ HostProblem normalise_sni(std::string_view sni, TrailingDot trailing_dot, std::s
 bool normalise_config_host(std::string_view name, TrailingDot trailing_dot, std::string& out,
                            std::string& error);
 
+// Whether a configured name or pattern names `host`, ASCII case-insensitively: "*.contoso.com"
+// stands for exactly one non-empty left-most label (hr.contoso.com, not contoso.com, not
+// a.b.contoso.com), as for wildcard certificates (I7) and IIS 10 wildcard host bindings.
+bool host_pattern_matches(std::string_view pattern, std::string_view host);
+
 }  // namespace snibind

@@ -16,10 +16,17 @@ import { chromium } from "playwright-core";
 const [binary, shots] = process.argv.slice(2);
 const repo = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
 
-function freePort() {
-  return new Promise((resolve) => {
-    const s = createServer().listen(0, "127.0.0.1", () => { const p = s.address().port; s.close(() => resolve(p)); });
-  });
+// Like free_port() of the C++ harness: below the ephemeral range, so that no client socket is
+// handed the port between this check and the server's bind.
+async function freePort() {
+  for (;;) {
+    const port = 20000 + Math.floor(Math.random() * 12000);
+    const free = await new Promise((resolve) => {
+      const s = createServer().once("error", () => resolve(false))
+        .listen(port, "127.0.0.1", () => s.close(() => resolve(true)));
+    });
+    if (free) return port;
+  }
 }
 function thumbprint(pem) {
   const out = execFileSync("openssl", ["x509", "-noout", "-fingerprint", "-sha1", "-in", pem]).toString();

@@ -1,7 +1,6 @@
 // The snibind binary as a user runs it: exit status, stdout, stderr, and the fixed JSON fields.
 #include <gtest/gtest.h>
 
-#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -15,17 +14,7 @@ namespace {
 namespace fs = std::filesystem;
 const std::string kData = SNIBIND_TEST_DATA;
 
-struct Result {
-    int status;
-    std::string out, err;
-};
-
-std::string slurp(const fs::path& p) {
-    std::ifstream in(p, std::ios::binary);
-    std::ostringstream s;
-    s << in.rdbuf();
-    return s.str();
-}
+using Result = snibind::test::RunResult;
 
 class Cli : public ::testing::Test {
   protected:
@@ -38,10 +27,7 @@ class Cli : public ::testing::Test {
     }
     void TearDown() override { fs::remove_all(dir); }
 
-    Result run(const std::string& args) {
-        auto r = snibind::test::snibind_command(args);
-        return {r.status, std::move(r.out), std::move(r.err)};
-    }
+    Result run(const std::string& args) { return snibind::test::snibind_command(args); }
     nlohmann::json json(const std::string& args, int want_status = 0) {
         auto r = run(args);
         EXPECT_EQ(r.status, want_status) << args << "\n" << r.err;
@@ -87,7 +73,7 @@ TEST_F(Cli, HelloReportsWhyInputIsNotAHello) {
     EXPECT_EQ(j["result"], "not_tls");
     EXPECT_EQ(j["error"], "the first byte is 0x47 ('G'): plain text, not TLS");
 
-    auto hello = slurp(kData + "/clienthello/curl.bin");
+    auto hello = snibind::test::read_file(kData + "/clienthello/curl.bin");
     std::ofstream(dir / "cut.bin", std::ios::binary) << hello.substr(0, 100);
     EXPECT_EQ(json("hello --json " + (dir / "cut.bin").string(), 1)["result"], "incomplete");
 

@@ -3,7 +3,6 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
-#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -22,17 +21,7 @@ const std::string kCert1 = std::string(40, 'a');
 const std::string kCert2 = std::string(40, 'b');
 const std::string kWildcard = std::string(40, 'c');
 
-struct Result {
-    int status;
-    std::string out, err;
-};
-
-std::string slurp(const fs::path& p) {
-    std::ifstream in(p, std::ios::binary);
-    std::ostringstream s;
-    s << in.rdbuf();
-    return s.str();
-}
+using Result = snibind::test::RunResult;
 
 bool contains(const std::string& text, const std::string& part) {
     return text.find(part) != std::string::npos;
@@ -54,10 +43,7 @@ class IisCli : public ::testing::Test {
     }
     void TearDown() override { fs::remove_all(dir); }
 
-    Result run(const std::string& args) {
-        auto r = snibind::test::snibind_command(args);
-        return {r.status, std::move(r.out), std::move(r.err)};
-    }
+    Result run(const std::string& args) { return snibind::test::snibind_command(args); }
 
     Result ok(const std::string& args) {
         auto r = run(args);
@@ -120,7 +106,8 @@ TEST_F(IisCli, Kb2405568StoryStepByStep_I3) {
     EXPECT_EQ(served("site1.contoso.com"), kWildcard);
     EXPECT_EQ(served("site2.contoso.com"), kWildcard);
     EXPECT_EQ(served(""), kWildcard) << "clients without SNI too";
-    EXPECT_TRUE(contains(slurp(config), "certificateHash=\"" + kWildcard + "\""));
+    EXPECT_TRUE(
+        contains(snibind::test::read_file(config), "certificateHash=\"" + kWildcard + "\""));
 
     // 5. Deleting site 1 deletes the record site 2 used (pitfall 4).
     auto deleted = iis("delete-site --site Site1");
@@ -140,7 +127,7 @@ TEST_F(IisCli, HostNameGreyedOutStoryStepByStep_I4) {
         "set site /site.name:Site2 "
         "\"/-bindings.[protocol='https',bindingInformation='*:443:site2.contoso.com']\"");
     iis("import " + config + " --certificate Site1=" + kWildcard);
-    std::string store_before = slurp(store);
+    std::string store_before = snibind::test::read_file(store);
 
     // IIS 7's Add Site Binding dialog greys out the host name for https; appcmd adds it.
     auto set = appcmd(
@@ -148,7 +135,8 @@ TEST_F(IisCli, HostNameGreyedOutStoryStepByStep_I4) {
         "\"/+bindings.[protocol='https',bindingInformation='*:443:site2.contoso."
         "com']\"");
     EXPECT_EQ(set.out, "SITE object \"Site2\" changed\n");
-    EXPECT_EQ(slurp(store), store_before) << "appcmd never touches HTTP.sys records (I3)";
+    EXPECT_EQ(snibind::test::read_file(store), store_before)
+        << "appcmd never touches HTTP.sys records (I3)";
     EXPECT_TRUE(contains(appcmd("list site Site2").out, "https/*:443:site2.contoso.com"));
 
     // Both host names get the one shared certificate, which covers both (I4).
@@ -160,7 +148,7 @@ TEST_F(IisCli, HostNameGreyedOutStoryStepByStep_I4) {
     appcmd(
         "set site Site2 "
         "\"/-bindings.[protocol='https',bindingInformation='*:443:site2.contoso.com']\"");
-    EXPECT_EQ(slurp(store), store_before);
+    EXPECT_EQ(snibind::test::read_file(store), store_before);
     // ... while IIS Manager removing site 1's binding deletes it for everyone.
     auto removed = iis("remove-binding --site Site1 --binding '*:443:site1.contoso.com'");
     EXPECT_TRUE(contains(removed.out, "deleted ipport=0.0.0.0:443"));
@@ -174,7 +162,7 @@ TEST_F(IisCli, ImportWritesTheSitesYaml) {
     EXPECT_TRUE(
         contains(r.out, "added hostnameport=www.contoso.com:443 certhash=" + std::string(40, '2')));
     EXPECT_TRUE(contains(r.out, "warning: site 'Fabrikam' (https/10.0.0.5:443:): no certificate"));
-    EXPECT_TRUE(contains(slurp(yaml),
+    EXPECT_TRUE(contains(snibind::test::read_file(yaml),
                          "  - name: \"Contoso\"\n    bindings: "
                          "[\"https/*:443:www.contoso.com\", "
                          "\"https/*:443:shop.contoso.com\"]\n"));
@@ -219,7 +207,7 @@ TEST_F(IisCli, UsageAndInputErrors) {
 }
 
 TEST_F(IisCli, AppcmdErrorsAreAppcmdsAndChangeNothing) {
-    std::string before = slurp(config);
+    std::string before = snibind::test::read_file(config);
     auto r = run("appcmd --config " + config +
                  " set site Site1 \"/+bindings.[protocol='http',bindingInformation='*:80:site1."
                  "contoso.com']\"");
@@ -231,7 +219,7 @@ TEST_F(IisCli, AppcmdErrorsAreAppcmdsAndChangeNothing) {
     EXPECT_EQ(added.out,
               "SITE object \"Site3\" added\nAPP object \"Site3/\" added\nVDIR object \"Site3/\" "
               "added\n");
-    EXPECT_NE(slurp(config), before);
+    EXPECT_NE(snibind::test::read_file(config), before);
     EXPECT_EQ(appcmd("delete site Site3").out, "SITE object \"Site3\" deleted\n");
     auto help = ok("appcmd --help");
     EXPECT_TRUE(contains(help.out, "/+bindings.[protocol='https'"));
@@ -263,7 +251,8 @@ TEST_F(IisCli, NetshUrlacl) {
     EXPECT_EQ(missing.out,
               "Url reservation delete failed, Error: 2\nThe system cannot find the file "
               "specified.\n\n");
-    EXPECT_EQ(slurp(urlacl), shown.out) << "the store is the text of show urlacl";
+    EXPECT_EQ(snibind::test::read_file(urlacl), shown.out)
+        << "the store is the text of show urlacl";
 
     auto bad = run("netsh --urlacl-store " + kData + "/netsh/s3.txt http show urlacl");
     EXPECT_EQ(bad.status, 2);

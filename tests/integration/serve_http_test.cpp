@@ -29,6 +29,7 @@
 #include "serve_process.h"
 #include "test_backend.h"
 #include "test_pki.h"
+#include "text/ascii.h"
 
 namespace snibind::test {
 namespace {
@@ -38,24 +39,6 @@ std::string pattern(std::size_t size) {
     std::string out(size, '\0');
     for (std::size_t i = 0; i < size; ++i) out[i] = static_cast<char>((i * 131 + i / 7) & 0xff);
     return out;
-}
-
-std::string read_file(const std::filesystem::path& path) {
-    std::ifstream in(path, std::ios::binary);
-    std::ostringstream out;
-    out << in.rdbuf();
-    return out.str();
-}
-
-void write_file(const std::filesystem::path& path, std::string_view bytes) {
-    std::ofstream(path, std::ios::binary).write(bytes.data(), static_cast<long>(bytes.size()));
-}
-
-bool equals_ignore_case(std::string_view a, std::string_view b) {
-    return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-               return std::tolower(static_cast<unsigned char>(x)) ==
-                      std::tolower(static_cast<unsigned char>(y));
-           });
 }
 
 // The chunked transfer coding (RFC 9112 7.1) removed; extensions and trailers are dropped.
@@ -82,13 +65,12 @@ struct Echo {
 
     std::string header(std::string_view name) const {
         for (const auto& [n, v] : headers)
-            if (equals_ignore_case(n, name)) return v;
+            if (iequals(n, name)) return v;
         return "(absent)";
     }
     int header_count(std::string_view name) const {
-        return static_cast<int>(std::count_if(headers.begin(), headers.end(), [&](const auto& h) {
-            return equals_ignore_case(h.first, name);
-        }));
+        return static_cast<int>(std::count_if(
+            headers.begin(), headers.end(), [&](const auto& h) { return iequals(h.first, name); }));
     }
 };
 
@@ -132,11 +114,11 @@ Echo parse_echo(std::string_view text) {
 // with a body that ends when the connection does; `/then-close` promises keep-alive and closes
 // anyway, as a backend's idle timeout would. With a certificate it speaks TLS and records the SNI
 // each connection sent.
-class TestBackend {
+class HttpBackend {
   public:
     static std::string chunked_tail() { return pattern(200000); }
 
-    explicit TestBackend(std::string name, const TestPki::Issued* certificate = nullptr)
+    explicit HttpBackend(std::string name, const TestPki::Issued* certificate = nullptr)
         : name_(std::move(name)) {
         if (certificate) {
             tls_ = SSL_CTX_new(TLS_server_method());
@@ -148,7 +130,7 @@ class TestBackend {
         acceptor_ = std::thread([this] { accept_loop(); });
     }
 
-    ~TestBackend() {
+    ~HttpBackend() {
         // Wakes accept() (Linux: EINVAL), then every connection still blocked in a read.
         shutdown(listen_fd_, SHUT_RDWR);
         acceptor_.join();
@@ -269,7 +251,7 @@ class TestBackend {
             if (p.event == Event::error) return;
             if (p.event == Event::head_complete) {
                 in_body = parse_now = true;  // a body-less request completes without more bytes
-                if (equals_ignore_case(parser.head().header("expect"), "100-continue") &&
+                if (iequals(parser.head().header("expect"), "100-continue") &&
                     !peer.write("HTTP/1.1 100 Continue\r\n\r\n"))
                     return;
             }
@@ -419,8 +401,8 @@ class ServeHttp : public ::testing::Test {
         return parse_access_log(serve_->access_log());
     }
 
-    TestBackend& backend(std::string name, const TestPki::Issued* certificate = nullptr) {
-        backends_.push_back(std::make_unique<TestBackend>(std::move(name), certificate));
+    HttpBackend& backend(std::string name, const TestPki::Issued* certificate = nullptr) {
+        backends_.push_back(std::make_unique<HttpBackend>(std::move(name), certificate));
         return *backends_.back();
     }
 
@@ -454,9 +436,7 @@ class ServeHttp : public ::testing::Test {
                     const std::vector<std::string>& extra = {},
                     const std::string& address = "127.0.0.1") {
         auto p = std::to_string(port_);
-        std::vector<std::string> argv{"curl",
-                                      "-sS",
-                                      "-v",
+        std::vector<std::string> argv{"-v",
                                       "--resolve",
                                       host + ":" + p + ":" + address,
                                       "--cacert",
@@ -467,7 +447,7 @@ class ServeHttp : public ::testing::Test {
         for (std::size_t i = 0; i < paths.size(); ++i)
             argv.insert(argv.end(), {"-o", (dir_.path() / ("body" + std::to_string(i))).string(),
                                      "https://" + host + ":" + p + paths[i]});
-        RunResult run_result = run(argv);
+        RunResult run_result = test::curl(argv);
         CurlResult r;
         r.status = run_result.status;
         r.verbose = run_result.err;
@@ -490,7 +470,7 @@ class ServeHttp : public ::testing::Test {
     TestPki::Issued front_ =
         pki_.issue("front", "site1.test",
                    {"site1.test", "site2.test", "other.test", "nosuch.test", "lab.test"});
-    std::vector<std::unique_ptr<TestBackend>> backends_;
+    std::vector<std::unique_ptr<HttpBackend>> backends_;
     std::unique_ptr<ServeProcess> serve_;  // after the backends: it stops first
 };
 
@@ -538,7 +518,7 @@ TEST_F(ServeHttp, RoutesByHostAddressAndPath_I5) {
         EXPECT_EQ(field(log[i], "requests"), "1");
         EXPECT_EQ(field(log[i], "result"), "closed") << field(log[i], "why");
     }
-    // Lines come as connections end, on two worker threads: look for them in any order.
+    // Lines come as connections end, by whichever worker had them: look for them in any order.
     auto logged = [&](const std::string& backend) {
         return std::count_if(log.begin(), log.end(),
                              [&](const auto& line) { return field(line, "backend") == backend; });
@@ -605,7 +585,7 @@ TEST_F(ServeHttp, ChunkedResponseArrivesIntactAndConnectionIsReused) {
     EXPECT_NE(r.verbose.find("< Transfer-Encoding: chunked"), std::string::npos) << r;
     Echo echo = parse_echo(r.bodies[0]);
     EXPECT_EQ(echo.target, "/chunked");
-    EXPECT_EQ(echo.body, TestBackend::chunked_tail());  // nothing after the echo but the tail
+    EXPECT_EQ(echo.body, HttpBackend::chunked_tail());  // nothing after the echo but the tail
     Echo after = parse_echo(r.bodies[1]);
     EXPECT_EQ(after.target, "/after");
     EXPECT_EQ(after.request, 2);

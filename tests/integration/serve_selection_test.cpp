@@ -18,14 +18,6 @@ namespace {
 
 using LogLine = std::vector<std::pair<std::string, std::string>>;
 
-std::string read_file(const std::filesystem::path& file) {
-    std::ifstream in(file, std::ios::binary);
-    if (!in) throw std::runtime_error("cannot read " + file.string());
-    std::ostringstream text;
-    text << in.rdbuf();
-    return text.str();
-}
-
 // A real ClientHello, as its client sent it (TLS records included).
 std::string captured_hello(const std::string& file) {
     return read_file(std::filesystem::path(SNIBIND_TEST_DATA) / "clienthello" / file);
@@ -50,9 +42,8 @@ struct LabAnswer {
 LabAnswer curl_lab(const std::string& host, std::uint16_t port, const std::string& address,
                    const std::filesystem::path& ca) {
     const std::string p = std::to_string(port);
-    RunResult r = run({"curl", "-sS", "--max-time", "20", "--noproxy", "*", "--http1.1", "--cacert",
-                       ca.string(), "--resolve", host + ":" + p + ":" + address,
-                       "https://" + host + ":" + p + "/"});
+    RunResult r = curl({"--http1.1", "--cacert", ca.string(), "--resolve",
+                        host + ":" + p + ":" + address, "https://" + host + ":" + p + "/"});
     LabAnswer answer;
     answer.body = nlohmann::json::parse(r.out, nullptr, false);
     if (r.status != 0 || answer.body.is_discarded()) {
@@ -299,8 +290,8 @@ TEST_F(ServeSelection, CurlSeesTheLabResponderDecision_L1) {
 TEST_F(ServeSelection, CurlByIpAddressGetsTheIpRecord_L3) {
     serve(listen({"127.0.0.1", "127.0.0.2"}) + "records:\n" +
           record("ipport=127.0.0.2", certs().ip2) + record("ipport=0.0.0.0", certs().fallback));
-    RunResult r = run({"curl", "-sS", "--max-time", "20", "--noproxy", "*", "--http1.1", "--cacert",
-                       pki().ca_pem().string(), "https://" + at("127.0.0.2") + "/"});
+    RunResult r = curl(
+        {"--http1.1", "--cacert", pki().ca_pem().string(), "https://" + at("127.0.0.2") + "/"});
     ASSERT_EQ(r.status, 0) << r.err;
     auto body = nlohmann::json::parse(r.out, nullptr, false);
     ASSERT_FALSE(body.is_discarded()) << r.out;

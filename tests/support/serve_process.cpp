@@ -12,6 +12,8 @@
 
 #include <cerrno>
 #include <cstring>
+#include <fstream>
+#include <iterator>
 #include <random>
 #include <stdexcept>
 
@@ -94,6 +96,17 @@ std::filesystem::path snibind_binary() {
     return SNIBIND_BINARY;
 }
 
+std::string read_file(const std::filesystem::path& path) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) throw std::runtime_error("cannot read " + path.string());
+    return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+
+void write_file(const std::filesystem::path& path, std::string_view bytes) {
+    std::ofstream(path, std::ios::binary)
+        .write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+}
+
 std::uint16_t free_port() {
     // Below the kernel's ephemeral range (32768-60999 by default), so that a test backend or a
     // client binding port 0 can never be handed the port a server is about to listen on.
@@ -137,6 +150,12 @@ RunResult run(const std::vector<std::string>& argv, std::string_view input,
     waitpid(c.pid, &status, 0);
     result.status = exit_status(status);
     return result;
+}
+
+RunResult curl(const std::vector<std::string>& args) {
+    std::vector<std::string> argv{"curl", "-sS", "--noproxy", "*", "--max-time", "30"};
+    argv.insert(argv.end(), args.begin(), args.end());
+    return run(argv);
 }
 
 RunResult snibind_command(const std::string& args) {
@@ -225,6 +244,7 @@ std::string ServeProcess::access_log() const {
 
 bool has_sanitizer_report(std::string_view stderr_text) {
     return stderr_text.find("ERROR: AddressSanitizer") != std::string_view::npos ||
+           stderr_text.find("ERROR: LeakSanitizer") != std::string_view::npos ||
            stderr_text.find("runtime error:") != std::string_view::npos;
 }
 
@@ -332,9 +352,12 @@ TcpClient::TcpClient(const std::string& host, std::uint16_t port) {
     setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
     int one = 1;
     setsockopt(fd_, IPPROTO_TCP, 1 /* TCP_NODELAY */, &one, sizeof one);
-    if (connect(fd_, reinterpret_cast<sockaddr*>(&ss), len) != 0)
+    if (connect(fd_, reinterpret_cast<sockaddr*>(&ss), len) != 0) {
+        const int err = errno;
+        close(fd_);  // the destructor does not run when the constructor throws
         throw std::runtime_error("connect to " + host + ":" + std::to_string(port) + ": " +
-                                 std::strerror(errno));
+                                 std::strerror(err));
+    }
 }
 
 TcpClient::~TcpClient() {

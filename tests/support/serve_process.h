@@ -27,10 +27,18 @@ struct RunResult {
     int status = -1;  // exit status, or 128 + signal
     std::string out, err;
 };
-// Runs argv[0] (looked up in PATH) with `input` on stdin; waits for it (at most `limit`, then it
+// A whole file as bytes (throws std::runtime_error when it cannot be read), and the reverse.
+std::string read_file(const std::filesystem::path& path);
+void write_file(const std::filesystem::path& path, std::string_view bytes);
+
+// Runs argv[0] (looked up in PATH) with `input` on stdin; waits for it (silent for `limit`: it
 // is killed and status is -1 — a safety net, never a synchronisation).
 RunResult run(const std::vector<std::string>& argv, std::string_view input = {},
               std::chrono::seconds limit = std::chrono::seconds(30));
+
+// Runs `curl -sS --noproxy '*' --max-time 30 ARGS...`: never through a proxy from the
+// environment, never for ever.
+RunResult curl(const std::vector<std::string>& args);
 
 // Runs `snibind ARGS`, ARGS being a shell command line (quotes work as in a shell), as the CLI
 // tests write their commands.
@@ -72,8 +80,9 @@ class ServeProcess {
     std::thread pump_;
 };
 
-// Whether a process's stderr holds a report from AddressSanitizer or UBSan (the suite runs the
-// binary under both in CI; a server-side report must fail the test that provoked it).
+// Whether a process's stderr holds a report from AddressSanitizer, LeakSanitizer or UBSan (the
+// suite runs the binary under both in CI; a server-side report must fail the test that provoked
+// it).
 bool has_sanitizer_report(std::string_view stderr_text);
 
 // The access-log lines (logfmt) as key -> value maps, for assertions on fields.

@@ -15,10 +15,11 @@
 #include <string>
 #include <vector>
 
-#include "../support/test_pki.h"
 #include "bindings/binding_table.h"
 #include "bindings/selection.h"
 #include "certs/certificate_store.h"
+#include "serve_process.h"
+#include "test_pki.h"
 
 namespace snibind::certs {
 namespace {
@@ -27,6 +28,7 @@ using namespace std::chrono_literals;
 using test::IssueOptions;
 using test::KeyType;
 using test::TestPki;
+using test::write_file;
 
 class CertificateTest : public ::testing::Test {
   protected:
@@ -64,10 +66,6 @@ IssueOptions with_ip(std::string ip) {
     IssueOptions options;
     options.ip_addresses.push_back(std::move(ip));
     return options;
-}
-
-void write_file(const std::filesystem::path& file, std::string_view text) {
-    std::ofstream(file, std::ios::binary) << text;
 }
 
 // --- Loading one file ---

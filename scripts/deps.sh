@@ -5,12 +5,15 @@
 #                            Chromium and Node for the console's browser test; `npm ci` then
 #                            installs playwright-core into tests/browser, see scripts/test.sh)
 #   scripts/deps.sh capture  + the real clients that tests/data/clienthello is captured from
+#   scripts/deps.sh bench    + the peers bench/compare.sh measures (HAProxy, nginx with the
+#                            stream module, sniproxy); their services are not started
 set -euo pipefail
 build=(cmake ninja-build g++ pkg-config libboost1.81-dev libssl-dev openssl node-llhttp liburcu-dev
        libabsl-dev libcli11-dev libfmt-dev nlohmann-json3-dev libyaml-cpp-dev libspdlog-dev
        libidn2-dev libgtest-dev libgmock-dev libbenchmark-dev)
 test=(clang libclang-rt-14-dev curl python3 chromium)
 capture=(gnutls-bin default-jre-headless)
+bench=(haproxy nginx libnginx-mod-stream sniproxy python3)
 want=("${build[@]}")
 # Node and npm for the browser test: Debian's packages, unless a node with npm is already there
 # (a NodeSource nodejs ships npm itself and conflicts with Debian's npm package).
@@ -21,7 +24,8 @@ case "${1:-build}" in
   build) ;;
   test) want+=("${test[@]}" "${node_pkgs[@]}") ;;
   capture) want+=("${test[@]}" "${node_pkgs[@]}" "${capture[@]}") ;;
-  *) echo "usage: $0 build|test|capture" >&2; exit 2 ;;
+  bench) want+=("${bench[@]}") ;;
+  *) echo "usage: $0 build|test|capture|bench" >&2; exit 2 ;;
 esac
 missing=()
 for p in "${want[@]}"; do
@@ -31,5 +35,13 @@ done
 echo "installing: ${missing[*]}" >&2
 sudo=""; [ "$(id -u)" -ne 0 ] && sudo="sudo"
 export DEBIAN_FRONTEND=noninteractive
+# Packages with a service (nginx, haproxy, sniproxy) would start it on install, listening on
+# every address; invoke-rc.d asks policy-rc.d first, and 101 means "do not start".
+policy=/usr/sbin/policy-rc.d
+if [ ! -e "$policy" ]; then
+  printf '#!/bin/sh\nexit 101\n' | $sudo tee "$policy" >/dev/null
+  $sudo chmod +x "$policy"
+  trap '$sudo rm -f "$policy"' EXIT
+fi
 $sudo apt-get update -qq
 $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

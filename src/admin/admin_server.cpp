@@ -199,7 +199,7 @@ std::string explain(const AdminRequest& request, const BindingTable& table,
     Connection conn =
         connection_for(*dst, sni_sent ? std::optional<std::string_view>(sni) : std::nullopt,
                        settings.trailing_dot, host);
-    Decision d = select_certificate(table.read(), conn, settings, &rt.certificates);
+    Decision d = select_certificate(table.read(), conn, settings, &rt.selection_certificates);
     json j = report::decision_json(d, settings);
     j["sni"] = sni_sent ? json(sni) : json(nullptr);
     j["text"] = report::decision_text(d, settings, sni_sent, sni);

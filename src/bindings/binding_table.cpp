@@ -186,21 +186,31 @@ struct Probe {
 };
 static_assert(static_cast<int>(Family::scoped_ccs) < 4, "family needs 2 bits of the signature");
 
-std::size_t home_slot(std::uint64_t signature, std::size_t mask) {
-    return static_cast<std::uint32_t>(signature) & mask;  // the tag is the hash's low 32 bits
+// The tag (the hash's low 32 bits) scaled to [0, slots): any slot count works, not only powers
+// of two, so a large shard is sized to its records rather than to the next power of two (which
+// left a million-record index under half full: 268 bytes of index per record instead of ~210).
+std::size_t home_slot(std::uint64_t signature, std::size_t slots) {
+    return static_cast<std::size_t>((signature & 0xffff'ffffu) * slots >> 32);
+}
+std::size_t next_slot(std::size_t i, std::size_t slots) {
+    return i + 1 == slots ? 0 : i + 1;
 }
 
-// Slots per shard: a power of two, at most 5/8 full so linear probes stay short (1.4 entries
-// read per hit, measured at a million records).
+// Slots per shard: at most 5/8 full so linear probes stay short (1.4 entries read per hit,
+// measured at a million records). Small shards take a power of two (4 at least); large ones a
+// multiple of kSlotStep, so that the index arena sees few distinct block sizes.
+constexpr std::size_t kSlotStep = 64;
 std::size_t capacity_for(std::size_t records) {
     if (records == 0) return 0;
+    const std::size_t needed = (records * 8 + 4) / 5;
+    if (needed > kSlotStep) return (needed + kSlotStep - 1) / kSlotStep * kSlotStep;
     std::size_t capacity = 4;
-    while (records * 8 > capacity * 5) capacity *= 2;
+    while (capacity < needed) capacity *= 2;
     return capacity;
 }
 bool capacity_fits(std::size_t records, std::size_t capacity) {
     return records != 0 && records * 8 <= capacity * 5 &&
-           (capacity == 4 || records * 16 >= capacity);
+           (capacity <= 4 || capacity <= capacity_for(records) * 2);
 }
 
 // The shared index of every empty shard: one empty slot.
@@ -211,7 +221,7 @@ const Entry kEmptyIndex[1] = {};
 struct BindingTable::Snapshot {
     struct Shard {
         const Entry* index = kEmptyIndex;
-        std::uint32_t mask = 0;  // slots - 1
+        std::uint32_t slots = 1;
         std::uint32_t size = 0;
     };
     std::uint64_t version = 0;
@@ -231,7 +241,7 @@ using Shard = BindingTable::Snapshot::Shard;
 
 // Index memory. A million-record table has ~256 MiB of index probed at random; with 4 KiB pages
 // nearly every lookup also walked the page table, so the index lives in 2 MiB slabs the kernel is
-// asked to back with transparent huge pages. A slab holds blocks of one power-of-two size and goes
+// asked to back with transparent huge pages. A slab holds blocks of one size and goes
 // back to the kernel when its last block is freed. Only writers use it (under the writer mutex).
 // Free blocks are poisoned for AddressSanitizer, so a reader that outlived its grace period shows.
 class BindingTable::IndexArena {
@@ -256,7 +266,7 @@ class BindingTable::IndexArena {
     void free(const Shard& shard) {
         if (shard.index == kEmptyIndex) return;
         char* block = reinterpret_cast<char*>(const_cast<Entry*>(shard.index));
-        const std::size_t bytes = (std::size_t{shard.mask} + 1) * sizeof(Entry);
+        const std::size_t bytes = std::size_t{shard.slots} * sizeof(Entry);
         if (bytes > kSlabBytes) return unmap(block, bytes);
         ASAN_POISON_MEMORY_REGION(block, bytes);
         const auto base = reinterpret_cast<std::uintptr_t>(block) & ~(kSlabBytes - 1);
@@ -331,7 +341,7 @@ std::size_t shard_of(std::uint64_t hash) {
 }
 
 [[gnu::always_inline]] inline const Entry* find_entry(const Shard& shard, const Probe& probe) {
-    for (std::size_t i = home_slot(probe.signature, shard.mask);; i = (i + 1) & shard.mask) {
+    for (std::size_t i = home_slot(probe.signature, shard.slots);; i = next_slot(i, shard.slots)) {
         const Entry& e = shard.index[i];
         if (probe.matches(e)) return &e;
         if (e.signature == 0) return nullptr;
@@ -339,20 +349,24 @@ std::size_t shard_of(std::uint64_t hash) {
 }
 
 // Puts `e` in the first free slot of its probe sequence (the key is known to be absent).
-void place(Entry* index, std::size_t mask, const Entry& e) {
-    std::size_t i = home_slot(e.signature, mask);
-    while (index[i].signature != 0) i = (i + 1) & mask;
+void place(Entry* index, std::size_t slots, const Entry& e) {
+    std::size_t i = home_slot(e.signature, slots);
+    while (index[i].signature != 0) i = next_slot(i, slots);
     index[i] = e;
 }
 
 // Removes slot `hole` from a linear-probing index, moving later entries of the run back so that
 // every entry stays reachable from its home slot (no tombstones).
-void remove_slot(Entry* index, std::size_t mask, std::size_t hole) {
-    for (std::size_t next = (hole + 1) & mask; index[next].signature != 0;
-         next = (next + 1) & mask) {
-        const std::size_t home = home_slot(index[next].signature, mask);
+void remove_slot(Entry* index, std::size_t slots, std::size_t hole) {
+    // How far `to` lies after `from`, going forward and wrapping.
+    auto distance = [slots](std::size_t from, std::size_t to) {
+        return to >= from ? to - from : to + slots - from;
+    };
+    for (std::size_t next = next_slot(hole, slots); index[next].signature != 0;
+         next = next_slot(next, slots)) {
+        const std::size_t home = home_slot(index[next].signature, slots);
         // `next` may fill the hole only if its home is not within (hole, next].
-        const bool home_after_hole = ((home - hole - 1) & mask) < ((next - hole) & mask);
+        const bool home_after_hole = home != hole && distance(hole, home) <= distance(hole, next);
         if (home_after_hole) continue;
         index[hole] = index[next];
         hole = next;
@@ -362,7 +376,7 @@ void remove_slot(Entry* index, std::size_t mask, std::size_t hole) {
 
 // A private copy of `shard`'s index sized for `records` entries.
 Shard copy_shard(BindingTable::IndexArena& arena, const Shard& shard, std::size_t records) {
-    const std::size_t old_capacity = shard.index == kEmptyIndex ? 0 : shard.mask + 1;
+    const std::size_t old_capacity = shard.index == kEmptyIndex ? 0 : shard.slots;
     const std::size_t capacity =
         capacity_fits(records, old_capacity) ? old_capacity : capacity_for(records);
     if (capacity == 0) return {};
@@ -371,9 +385,9 @@ Shard copy_shard(BindingTable::IndexArena& arena, const Shard& shard, std::size_
         std::copy_n(shard.index, capacity, index);
     } else {
         for (std::size_t i = 0; i < old_capacity; ++i)
-            if (shard.index[i].signature != 0) place(index, capacity - 1, shard.index[i]);
+            if (shard.index[i].signature != 0) place(index, capacity, shard.index[i]);
     }
-    return {index, static_cast<std::uint32_t>(capacity - 1), shard.size};
+    return {index, static_cast<std::uint32_t>(capacity), shard.size};
 }
 
 Entry* mutable_index(const Shard& shard) {
@@ -392,7 +406,7 @@ BindingTable::BindingTable(std::vector<Record> records)
 BindingTable::~BindingTable() {
     const Snapshot* s = current_.load();
     for (const Shard& shard : s->shards) {
-        for (std::size_t i = 0; shard.size != 0 && i <= shard.mask; ++i)
+        for (std::size_t i = 0; shard.size != 0 && i < shard.slots; ++i)
             delete shard.index[i].found.record;
         arena_->free(shard);
     }
@@ -414,7 +428,7 @@ const FoundRecord* BindingTable::Reader::lookup(const KeyView& key) const {
     const Probe probe(key);
     const Shard& shard = snapshot_->shards[shard_of(probe.hash)];
     // A hit reads both lines of its entry; fetch the second while the first is compared.
-    __builtin_prefetch(&shard.index[home_slot(probe.signature, shard.mask)].found);
+    __builtin_prefetch(&shard.index[home_slot(probe.signature, shard.slots)].found);
     const Entry* e = find_entry(shard, probe);
     return e ? &e->found : nullptr;
 }
@@ -435,7 +449,7 @@ std::vector<const Record*> BindingTable::Reader::all() const {
     std::vector<const Record*> out;
     out.reserve(snapshot_->size);
     for (const Shard& shard : snapshot_->shards)
-        for (std::size_t i = 0; shard.size != 0 && i <= shard.mask; ++i)
+        for (std::size_t i = 0; shard.size != 0 && i < shard.slots; ++i)
             if (shard.index[i].signature != 0) out.push_back(shard.index[i].found.record);
     return out;
 }
@@ -476,7 +490,7 @@ bool BindingTable::change_one(Change change, const KeyView& key, std::unique_ptr
     Shard shard;
     if (change == Change::insert) {
         shard = copy_shard(*arena_, old, ++size);
-        place(mutable_index(shard), shard.mask, probe.make_entry(record.release()));
+        place(mutable_index(shard), shard.slots, probe.make_entry(record.release()));
     } else {
         retired.records.push_back(existing->found.record);
         shard = copy_shard(*arena_, old, change == Change::erase ? --size : size);
@@ -484,7 +498,7 @@ bool BindingTable::change_one(Change change, const KeyView& key, std::unique_ptr
             // The copy may have moved entries; find the key again in it.
             auto slot = static_cast<std::size_t>(find_entry(shard, probe) - shard.index);
             if (change == Change::erase) {
-                remove_slot(mutable_index(shard), shard.mask, slot);
+                remove_slot(mutable_index(shard), shard.slots, slot);
             } else {
                 mutable_index(shard)[slot] = probe.make_entry(record.release());
             }
@@ -540,7 +554,7 @@ void BindingTable::assign(std::vector<Record> records) {
     for (std::size_t s = 0; s < kShards; ++s) {
         if (counts[s] == 0) continue;
         const std::size_t capacity = capacity_for(counts[s]);
-        next->shards[s] = {arena_->allocate(capacity), static_cast<std::uint32_t>(capacity - 1), 0};
+        next->shards[s] = {arena_->allocate(capacity), static_cast<std::uint32_t>(capacity), 0};
     }
     for (auto& [record, hash] : placed) {
         Shard& shard = next->shards[shard_of(hash)];
@@ -551,7 +565,7 @@ void BindingTable::assign(std::vector<Record> records) {
             *const_cast<Entry*>(duplicate) = probe.make_entry(record.release());
             continue;
         }
-        place(mutable_index(shard), shard.mask, probe.make_entry(record.release()));
+        place(mutable_index(shard), shard.slots, probe.make_entry(record.release()));
         ++shard.size;
         ++next->size;
     }
@@ -562,7 +576,7 @@ void BindingTable::assign(std::vector<Record> records) {
     if (cur) {
         for (const Shard& shard : cur->shards) {
             retired.shards.push_back(shard);
-            for (std::size_t i = 0; shard.size != 0 && i <= shard.mask; ++i)
+            for (std::size_t i = 0; shard.size != 0 && i < shard.slots; ++i)
                 if (shard.index[i].signature != 0)
                     retired.records.push_back(shard.index[i].found.record);
         }

@@ -1,6 +1,10 @@
 #include "bindings/record.h"
 
 #include <cstdio>
+#include <cstring>
+#include <functional>
+#include <new>
+#include <ostream>
 
 namespace snibind {
 
@@ -25,6 +29,14 @@ bool parse_hex(std::string_view hex, std::array<std::uint8_t, N>& out) {
     return true;
 }
 
+// The certificate store names netsh prints for nearly every record: shared, never allocated.
+constexpr std::string_view kWellKnownText[] = {"MY", "My", "my", "WebHosting", "Root", "CA"};
+
+bool is_well_known(const std::string_view* text) {
+    std::less<const std::string_view*> before;
+    return !before(text, std::begin(kWellKnownText)) && before(text, std::end(kWellKnownText));
+}
+
 void append_hex(std::string& s, std::uint8_t b) {
     static constexpr char digits[] = "0123456789abcdef";
     s += digits[b >> 4];
@@ -32,6 +44,29 @@ void append_hex(std::string& s, std::uint8_t b) {
 }
 
 }  // namespace
+
+void CompactText::assign(std::string_view s) {
+    const std::string_view* next = nullptr;
+    for (const auto& known : kWellKnownText)
+        if (known == s) next = &known;
+    if (!next && !s.empty()) {
+        // One block: the view, then the characters it refers to.
+        char* block = new char[sizeof(std::string_view) + s.size()];
+        char* chars = block + sizeof(std::string_view);
+        std::memcpy(chars, s.data(), s.size());
+        next = new (block) std::string_view(chars, s.size());
+    }
+    release();
+    text_ = next;
+}
+
+void CompactText::release() {
+    if (text_ && !is_well_known(text_)) delete[] reinterpret_cast<const char*>(text_);
+}
+
+std::ostream& operator<<(std::ostream& out, const CompactText& text) {
+    return out << text.view();
+}
 
 std::string_view netsh_parameter(Family f) {
     switch (f) {

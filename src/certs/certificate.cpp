@@ -291,7 +291,18 @@ SSL_CTX* new_server_ctx() {
         SSL_CTX_set_max_proto_version(ctx.get(), TLS1_3_VERSION) == 1 &&
         SSL_CTX_set_session_id_context(ctx.get(), kSessionContext, sizeof kSessionContext - 1) == 1;
     if (!ok) return nullptr;
-    SSL_CTX_set_session_cache_mode(ctx.get(), SSL_SESS_CACHE_SERVER);
+    // Without auto-clear, OpenSSL 3.0 no longer walks the whole cache (up to 20480 sessions)
+    // every 255 handshakes to drop expired ones: a full cache evicts its oldest session on
+    // insert, and a lookup never resumes an expired one, so the cache still stays bounded.
+    SSL_CTX_set_session_cache_mode(ctx.get(), SSL_SESS_CACHE_SERVER | SSL_SESS_CACHE_NO_AUTO_CLEAR);
+    // One TLS 1.3 ticket, not OpenSSL's default two: the second costs a session copy, a cache
+    // insert and random bytes on every handshake, and a client that uses each ticket once
+    // (RFC 8446 appendix C.4) gets a fresh one with every resumption.
+    SSL_CTX_set_num_tickets(ctx.get(), 1);
+    // The chain sent is exactly the one the file holds. Without this, a file with no chain
+    // certificates makes OpenSSL build one per handshake (X509_verify_cert against the
+    // context's store, which is always empty here, so it found only the leaf anyway).
+    SSL_CTX_set_mode(ctx.get(), SSL_MODE_NO_AUTO_CHAIN);
     return ctx.release();
 }
 

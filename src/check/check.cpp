@@ -53,7 +53,7 @@ class Checker {
   private:
     Decision decide(const Endpoint& dst, std::string_view host, const SelectionSettings& s) {
         Connection conn{dst.addr, dst.port, host, HostProblem::none, !host.empty()};
-        return select_certificate(table_->read(), conn, s, &rt_.certificates);
+        return select_certificate(table_->read(), conn, s, &rt_.selection_certificates);
     }
 
     Probe probe(std::string label, const Endpoint& dst, std::string_view host,
@@ -256,52 +256,55 @@ class Checker {
 
     void check_records() {
         for (const Record& r : rt_.records) {
-            std::string subject = r.key.netsh_argument();
+            // Only for a finding: `serve` runs this over a million records that have none.
+            auto subject = [&] { return r.key.netsh_argument(); };
             if (r.key.port >= 44300 && r.key.port <= 44399) {
                 bool express = r.appid && r.appid->to_string() == kIisExpressAppid;
-                add(Severity::warning, "iis_express_port", "I6", subject,
+                add(Severity::warning, "iis_express_port", "I6", subject(),
                     fmt::format("port {} is in IIS Express's range 44300-44399{}", r.key.port,
                                 express ? ": this is its development certificate; an IIS site "
                                           "on this port collides with it"
                                         : ": IIS Express reserves it with its development "
                                           "certificate"),
                     fmt::format("use a port outside 44300-44399, or netsh http delete sslcert {}",
-                                subject));
+                                subject()));
             }
-            if (!r.certhash) continue;
+            // A forwarded record's certificate is the backend's business: snibind never serves it.
+            const config::RecordEntry* action = rt_.action(r.action_id);
+            if (!r.certhash || (action && action->action == config::Action::forward)) continue;
             auto cert = rt_.certificates.find(*r.certhash);
             if (!cert) {
-                add(Severity::error, "certificate_missing", "L9", subject,
+                add(Severity::error, "certificate_missing", "L9", subject(),
                     fmt::format(
                         "{} names certificate {}, which is not among the loaded "
                         "certificates: its handshakes fail (unusable_key: {})",
                         r.key.display(), r.certhash->hex(),
                         rt_.config.selection.unusable_key == UnusableKey::fail ? "fail" : "next"),
                     "add the certificate file under certificates:, or netsh http delete sslcert " +
-                        subject);
+                        subject());
                 continue;
             }
             const auto& info = cert->info();
             if (!info.key_usable())
-                add(Severity::error, "key_unusable", "L9", subject,
+                add(Severity::error, "key_unusable", "L9", subject(),
                     fmt::format("the key of {} cannot be used: {}", info.subject, info.key_problem),
                     "re-import the certificate with its private key (PFX with the right password)");
             if (now_ > info.not_after)
-                add(Severity::error, "certificate_expired", "I7", subject,
+                add(Severity::error, "certificate_expired", "I7", subject(),
                     fmt::format("{} expired on {:%Y-%m-%d}", info.subject,
                                 std::chrono::floor<std::chrono::seconds>(info.not_after)),
                     fmt::format("netsh http update sslcert {} certhash=<a renewed certificate>",
-                                subject));
+                                subject()));
             else if (now_ < info.not_before)
-                add(Severity::warning, "certificate_not_yet_valid", "I7", subject,
+                add(Severity::warning, "certificate_not_yet_valid", "I7", subject(),
                     fmt::format("{} is not valid before {:%Y-%m-%d}", info.subject,
                                 std::chrono::floor<std::chrono::seconds>(info.not_before)),
                     "check the server clock, or serve a certificate valid now");
             if (r.key.family == Family::host && !r.key.is_wildcard() && !cert->covers(r.key.host))
-                add(Severity::error, "record_certificate_mismatch", "I7", subject,
+                add(Severity::error, "record_certificate_mismatch", "I7", subject(),
                     fmt::format("{} serves {}, which does not name {}", r.key.display(),
                                 info.subject, r.key.host),
-                    fmt::format("netsh http update sslcert {} certhash={}", subject,
+                    fmt::format("netsh http update sslcert {} certhash={}", subject(),
                                 hash_for(r.key.host)));
         }
         for (const auto& cert : rt_.certificates.ccs_all())

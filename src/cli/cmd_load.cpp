@@ -28,7 +28,7 @@ struct LoadArguments {
     unsigned threads = 1;
     std::uint64_t seed = 1;
     pid_t server_pid = 0;  // 0: not given
-    bool one_byte_writes = false, json = false;
+    bool one_byte_writes = false, json = false, hold = false, resume = false;
 };
 
 // Turns the arguments into LoadOptions; on a bad value returns nullopt with the message.
@@ -114,11 +114,21 @@ std::optional<load::LoadOptions> to_options(const LoadArguments& a, std::string&
                     : a.tls == "1.3" ? load::TlsVersion::tls13
                                      : load::TlsVersion::any;
     o.keepalive = a.keepalive;
+    if (a.resume && o.mode != load::Mode::request) {
+        error = "--resume is for request mode (--mode resume resumes without requests)";
+        return std::nullopt;
+    }
+    o.resume = a.resume;
     o.path = a.path;
     o.expect_store = a.expect;
     o.selection.profile = *parse_profile(a.profile);
     o.selection.precedence = *parse_precedence(a.precedence);
     if (a.server_pid > 0) o.server_pid = a.server_pid;
+    o.hold = a.hold;
+    if (o.hold && !o.duration) {
+        error = "--hold needs --duration: held connections are closed when it ends";
+        return std::nullopt;
+    }
     o.progress = !a.json && isatty(STDERR_FILENO) == 1;
     return o;
 }
@@ -135,6 +145,8 @@ void add_load_command(CLI::App& app, int& exit_code) {
         "close: no crypto on this side, for forwarding proxies), handshake (full TLS handshake\n"
         "with OpenSSL, then close), resume (TLS 1.3 ticket or TLS 1.2 session id per name),\n"
         "request (handshake, then --keepalive HTTP/1.1 GET requests).\n"
+        "--hold keeps each connection open and idle after that, until the run ends, so\n"
+        "-c 10000 --hold --server-pid PID measures the server's memory per idle connection.\n"
         "--template and the --split options apply to hello mode only: the TLS modes send\n"
         "OpenSSL's own ClientHello.");
     auto a = std::make_shared<LoadArguments>();
@@ -178,6 +190,8 @@ void add_load_command(CLI::App& app, int& exit_code) {
     cmd->add_option("--keepalive", a->keepalive, "request mode: requests per connection (1)")
         ->check(CLI::Range(std::size_t{1}, std::size_t{1000000}));
     cmd->add_option("--path", a->path, "request mode: the path requested (default /)");
+    cmd->add_flag("--resume", a->resume,
+                  "request mode: resume each name's last session before the requests");
     cmd->add_option("--expect", a->expect,
                     "a store ('netsh http show sslcert' text): count a certificate other than\n"
                     "the one its selection predicts as an error 'unexpected certificate'")
@@ -187,8 +201,12 @@ void add_load_command(CLI::App& app, int& exit_code) {
                                "windows-2019", "windows-2022"}));
     cmd->add_option("--precedence", a->precedence, "--expect: sni-first (default) or ip-first")
         ->check(CLI::IsMember({"sni-first", "ip-first"}));
+    cmd->add_flag("--hold", a->hold,
+                  "keep each connection open and idle once its hello is sent (hello mode) or\n"
+                  "its handshake and requests are done, until --duration ends");
     cmd->add_option("--server-pid", a->server_pid,
-                    "report this process's CPU time per connection (user + system)")
+                    "report this process's CPU time per connection (user + system) and its\n"
+                    "memory (RSS) at the start and the end (per held connection with --hold)")
         ->check(CLI::Range(1, INT32_MAX));
     cmd->add_flag("--json", a->json, "print one JSON object with every number");
 

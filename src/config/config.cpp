@@ -39,6 +39,7 @@ constexpr std::string_view kTopLevelKeys[]{
     "certificate_password",
     "certificate_password_env",
     "records",
+    "applications",
     "sites",
     "backend_sni",
     "backend_verify",
@@ -59,6 +60,8 @@ constexpr std::string_view kLimitsKeys[]{"hello_timeout", "max_hello_bytes", "id
 constexpr std::string_view kSiteKeys[]{"name", "bindings", "backend", "path"};
 constexpr std::string_view kRecordKeys[]{"certificate", "certhash",       "action",
                                          "backend",     "proxy_protocol", "appid"};
+// An application's action applies to records that already name their certificate in the store.
+constexpr std::string_view kApplicationKeys[]{"action", "backend", "proxy_protocol"};
 
 // clienthello.md design rule 2: the hello cap is configurable up to 64 KiB. Below a few hundred
 // bytes no real ClientHello fits.
@@ -306,6 +309,7 @@ class Parser {
             config.ccs_password = parse_secret(ccs, "password", "password_env");
         }
         if (auto node = top.get("records")) parse_records(*node, config);
+        if (auto node = top.get("applications")) parse_applications(*node, config);
         if (auto node = top.get("sites")) parse_sites(*node, config.sites);
         if (auto node = top.get("backend_sni")) config.backend_sni = scalar(*node, "backend_sni");
         if (auto node = top.get("backend_verify")) {
@@ -498,15 +502,40 @@ class Parser {
             }
             // A key with no settings names a record the store must hold, kept to document it.
             if (!it->second.IsNull()) {
-                parse_record_settings(it->second, "records[\"" + it->first.Scalar() + "\"]", entry);
+                parse_record_settings(it->second, "records[\"" + it->first.Scalar() + "\"]", entry,
+                                      record_keys());
             }
             config.records.push_back(std::move(entry));
         }
     }
 
-    void parse_record_settings(const YAML::Node& node, const std::string& path,
-                               RecordEntry& entry) const {
-        Fields fields(node, path, record_keys());
+    // `applications:` maps an appid (the GUID netsh records carry) to an action for every store
+    // record of that application, so a store of a million names needs no million YAML entries.
+    void parse_applications(const YAML::Node& map, Config& config) const {
+        expect_map(map, "applications");
+        for (auto it = map.begin(); it != map.end(); ++it) {
+            std::string text = scalar(it->first, "applications");
+            RecordEntry entry;
+            entry.appid = Guid::parse(text);
+            if (!entry.appid)
+                fail(it->first, "applications: " + in_quotes(text) + " is not a GUID");
+            entry.line = line_of(it->first);
+            for (const auto& seen : config.applications) {
+                if (seen.appid == entry.appid) {
+                    fail(it->first, "applications: " + in_quotes(text) + " is given twice (line " +
+                                        std::to_string(seen.line) + ")");
+                }
+            }
+            const std::string path = "applications[\"" + text + "\"]";
+            if (it->second.IsNull()) fail(it->first, path + ": give it an action");
+            parse_record_settings(it->second, path, entry, kApplicationKeys);
+            config.applications.push_back(std::move(entry));
+        }
+    }
+
+    void parse_record_settings(const YAML::Node& node, const std::string& path, RecordEntry& entry,
+                               Known keys) const {
+        Fields fields(node, path, keys);
         if (auto action = fields.get("action")) {
             std::string text = scalar(*action, fields.path("action"));
             if (text == "terminate") {

@@ -66,6 +66,9 @@ struct Config {
     std::optional<std::filesystem::path> ccs_folder;
     std::string ccs_password;
     std::vector<RecordEntry> records;  // in file order
+    // `applications:`, keyed by appid (RecordEntry::appid; key, certificate and flags unused): the
+    // action of every store record of that application that has no `records:` entry.
+    std::vector<RecordEntry> applications;
     std::vector<http::Site> sites;
     std::string backend_sni;      // SNI sent to https:// site backends; empty: none (legacy server)
     bool backend_verify = false;  // verify https:// site backends' certificates

@@ -51,10 +51,16 @@ struct LoadOptions {
     // TLS modes
     TlsVersion tls_version = TlsVersion::any;
     std::size_t keepalive = 1;  // request mode: requests per connection
+    bool resume = false;        // request mode: resume the last session (as mode resume does)
+    // Whether connections offer the session of an earlier one (resume mode, or request --resume).
+    bool resumes() const { return mode == Mode::resume || resume; }
     std::string path = "/";
 
     std::string expect_store;  // a netsh text store; empty: no check
     SelectionSettings selection;
+    // Keep each connection open once its hello is sent (hello mode) or its handshake (and
+    // requests) done, until the run ends: -c N leaves N idle connections on the server.
+    bool hold = false;
     std::optional<pid_t> server_pid;
     bool progress = false;  // a live line on stderr once a second
 };

@@ -32,6 +32,12 @@ std::optional<double> LoadReport::server_cpu_us_per_connection() const {
            static_cast<double>(connections);
 }
 
+std::optional<double> LoadReport::server_rss_per_held_connection() const {
+    if (!server || !server->rss_before || !server->rss_end || held == 0) return std::nullopt;
+    return (static_cast<double>(*server->rss_end) - static_cast<double>(*server->rss_before)) /
+           static_cast<double>(held);
+}
+
 nlohmann::json report_json(const LoadReport& r) {
     nlohmann::json j = {
         {"mode", to_string(r.mode)},
@@ -66,11 +72,17 @@ nlohmann::json report_json(const LoadReport& r) {
     }
     if (r.expect)
         j["expect"] = {{"checked", r.expect_checked}, {"mismatches", r.expect_mismatches}};
-    if (r.server)
+    if (r.hold) j["held"] = r.held;
+    if (r.server) {
         j["server"] = {
             {"pid", r.server->pid},
             {"cpu_us", std::chrono::duration<double, std::micro>(r.server->used).count()},
-            {"cpu_us_per_connection", r.server_cpu_us_per_connection().value_or(0.0)}};
+            {"cpu_us_per_connection", r.server_cpu_us_per_connection().value_or(0.0)},
+            {"rss_before_bytes", r.server->rss_before.value_or(0)},
+            {"rss_end_bytes", r.server->rss_end.value_or(0)}};
+        if (auto per = r.server_rss_per_held_connection())
+            j["server"]["rss_per_held_connection_bytes"] = *per;
+    }
     return j;
 }
 
@@ -113,6 +125,17 @@ std::string report_text(const LoadReport& r) {
                            r.server->pid,
                            std::chrono::duration<double, std::micro>(r.server->used).count(),
                            r.server_cpu_us_per_connection().value_or(0.0));
+        if (r.server->rss_before && r.server->rss_end)
+            out += fmt::format(
+                "server memory          {:.1f} MiB at the start, {:.1f} MiB at the end\n",
+                static_cast<double>(*r.server->rss_before) / (1 << 20),
+                static_cast<double>(*r.server->rss_end) / (1 << 20));
+    }
+    if (r.hold) {
+        out += fmt::format("held open              {} connections at the end", r.held);
+        if (auto per = r.server_rss_per_held_connection())
+            out += fmt::format(", {:.1f} KiB of server memory each", *per / 1024);
+        out += "\n";
     }
     return out;
 }

@@ -19,9 +19,11 @@ namespace snibind::load {
 // The key under which connections without SNI are reported per name.
 inline constexpr std::string_view kNoSniName = "(no sni)";
 
-struct ServerCpu {
+struct ServerUsage {
     pid_t pid = 0;
-    std::chrono::nanoseconds used{0};  // during the measured interval
+    std::chrono::nanoseconds used{0};  // CPU during the measured interval
+    // Resident memory when the run started and when it ended, before held connections closed.
+    std::optional<std::uint64_t> rss_before, rss_end;
 };
 
 struct LoadReport {
@@ -53,12 +55,18 @@ struct LoadReport {
     bool expect = false;
     std::uint64_t expect_checked = 0, expect_mismatches = 0;
 
-    std::optional<ServerCpu> server;
+    // --hold: connections open when the run ended.
+    bool hold = false;
+    std::uint64_t held = 0;
+
+    std::optional<ServerUsage> server;
 
     double per_second(std::uint64_t n) const { return seconds > 0 ? n / seconds : 0.0; }
     // Server CPU microseconds per measured connection (also in request mode: the connection is
     // the unit compared across servers).
     std::optional<double> server_cpu_us_per_connection() const;
+    // --hold: the server's memory growth per held connection, in bytes.
+    std::optional<double> server_rss_per_held_connection() const;
 };
 
 nlohmann::json report_json(const LoadReport& report);

@@ -11,6 +11,7 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
@@ -94,6 +95,7 @@ struct Attempt {
     std::string error;  // the first error, as a report kind; empty: none
     bool replied = false, closed_without_reply = false;
     bool handshake = false, resumed = false;
+    bool held = false;  // --hold: left open until the run ends
     std::optional<Thumbprint> served;
 };
 
@@ -155,6 +157,11 @@ class Worker {
         return live_connections_.load(std::memory_order_relaxed);
     }
     std::uint64_t live_errors() const { return live_errors_.load(std::memory_order_relaxed); }
+    std::uint64_t held() const { return held_.load(std::memory_order_relaxed); }
+    // Ends the run from another thread (--hold: the supervisor, once it has read the server).
+    void stop() {
+        asio::post(io_, [this] { stop_all(); });
+    }
 
     // Keeps a session the server offered (a TLS 1.3 ticket, or a TLS 1.2 session id or ticket).
     void store_session(std::uint64_t key, SSL_SESSION* session) {
@@ -187,6 +194,7 @@ class Worker {
     asio::awaitable<std::string> tls_exchange(Slot& s, Attempt& a);
     asio::awaitable<std::string> requests(Slot& s, Attempt& a, SSL* ssl);
     asio::awaitable<std::string> close_tls(Slot& s, SSL* ssl);
+    asio::awaitable<void> hold(Slot& s);
     template <class Op>
     asio::awaitable<TlsStatus> tls_call(Slot& s, SSL* ssl, Op op, int& result);
     error_code settle(Slot& s, error_code ec) const;
@@ -202,7 +210,7 @@ class Worker {
     asio::steady_timer end_timer_;
     bool stopping_ = false;
     ThreadStats stats_;
-    std::atomic<std::uint64_t> live_connections_{0}, live_errors_{0};
+    std::atomic<std::uint64_t> live_connections_{0}, live_errors_{0}, held_{0};
     static constexpr std::size_t kMaxSessionsPerKey = 16;
     std::unordered_map<std::uint64_t, std::vector<SSL_SESSION*>> sessions_;  // oldest first
 };
@@ -226,7 +234,8 @@ void Worker::run() {
         asio::co_spawn(io_, slot_loop(*slot), [](std::exception_ptr e) {
             if (e) std::rethrow_exception(e);  // out of io_.run(), to the thread's catch
         });
-    if (plan_.measure_end) {
+    // With --hold the supervisor ends the run, after reading the server's memory.
+    if (plan_.measure_end && !plan_.options.hold) {
         end_timer_.expires_at(*plan_.measure_end);
         end_timer_.async_wait([this](error_code ec) {
             if (!ec) stop_all();
@@ -257,6 +266,7 @@ asio::awaitable<void> Worker::slot_loop(Slot& s) {
     while (co_await next_start(s, a)) {
         co_await connection(s, a);
         record(s, a);
+        if (a.held) co_await hold(s);
     }
     if (--running_slots_ == 0) end_timer_.cancel();  // nothing left: let io_.run() return
 }
@@ -318,6 +328,18 @@ asio::awaitable<void> Worker::connection(Slot& s, Attempt& a) {
 
     ++s.generation;
     s.watchdog.cancel();
+    a.held = plan_.options.hold && a.error.empty() && !stopping_;
+    if (a.held) co_return;
+    error_code ignored;
+    s.socket.close(ignored);
+}
+
+// An idle connection, as a browser's spare one: nothing is sent or read until stop_all().
+asio::awaitable<void> Worker::hold(Slot& s) {
+    held_.fetch_add(1, std::memory_order_relaxed);
+    s.pacer.expires_at(Clock::time_point::max());
+    co_await s.pacer.async_wait(kAwait);
+    held_.fetch_sub(1, std::memory_order_relaxed);
     error_code ignored;
     s.socket.close(ignored);
 }
@@ -334,6 +356,10 @@ asio::awaitable<std::string> Worker::hello_exchange(Slot& s, Attempt& a) {
             co_await asio::async_write(s.socket, asio::buffer(s.hello.data() + at, n), kAwait);
         if (auto ec = settle(s, written)) co_return socket_error_kind(ec);
         at += n;
+    }
+    if (o.hold) {  // held connections wait for nothing; latency is until the hello is written
+        a.connect_latency = Clock::now() - a.started;
+        co_return std::string();
     }
     auto [read, bytes] = co_await s.socket.async_read_some(asio::buffer(s.buffer), kAwait);
     a.connect_latency = Clock::now() - a.started;
@@ -399,7 +425,7 @@ asio::awaitable<std::string> Worker::tls_exchange(Slot& s, Attempt& a) {
     SSL_set_connect_state(ssl.get());
     if (const std::string* name = plan_.name(a.name))
         SSL_set_tlsext_host_name(ssl.get(), name->c_str());
-    if (o.mode == Mode::resume) {
+    if (o.resumes()) {
         s.session_key = a.destination * (plan_.no_sni_index() + 1) + a.name;
         offer_session(s.session_key, ssl.get());
     }
@@ -418,7 +444,7 @@ asio::awaitable<std::string> Worker::tls_exchange(Slot& s, Attempt& a) {
     }
     std::string error;
     if (o.mode == Mode::request) error = co_await requests(s, a, ssl.get());
-    if (error.empty()) error = co_await close_tls(s, ssl.get());
+    if (error.empty() && !o.hold) error = co_await close_tls(s, ssl.get());
     co_return error;
 }
 
@@ -544,7 +570,7 @@ SslCtxPtr make_client_context(const LoadOptions& o, std::string& error) {
         SSL_CTX_set_min_proto_version(ctx.get(), v);
         SSL_CTX_set_max_proto_version(ctx.get(), v);
     }
-    if (o.mode == Mode::resume) {
+    if (o.resumes()) {
         SSL_CTX_set_session_cache_mode(ctx.get(),
                                        SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
         SSL_CTX_sess_set_new_cb(ctx.get(), on_new_session);
@@ -582,45 +608,61 @@ class Supervisor {
         for (;;) {
             auto wake = next_tick;
             if (o.server_pid && !before_read_) wake = std::min(wake, plan_.measure_start);
-            if (o.server_pid && plan_.measure_end && !after_read_)
+            if ((o.server_pid || o.hold) && plan_.measure_end && !after_read_)
                 wake = std::min(wake, *plan_.measure_end);
             if (changed_.wait_until(lock, wake, [&] { return finished_ == workers_.size(); }))
                 break;
             const auto now = Clock::now();
-            read_cpu(now);
+            at_edges(now);
             if (now >= next_tick) {
                 if (o.progress) progress_line(now);
                 next_tick += std::chrono::seconds(1);
             }
         }
-        read_cpu(Clock::now());
-        if (o.server_pid && !after_read_) cpu_after = process_cpu_time(*o.server_pid);
+        at_edges(Clock::now());
+        if (!after_read_) read_end();
         if (o.progress) std::fputs("\n", stderr);
     }
 
-    // Reads the server's CPU clock when the measured interval has started or ended since the
-    // last call.
-    void read_cpu(Clock::time_point now) {
+    // Reads the server when the measured interval has started or ended since the last call;
+    // at the end, counts the held connections and then lets the workers close them.
+    void at_edges(Clock::time_point now) {
         const LoadOptions& o = plan_.options;
-        if (!o.server_pid) return;
         if (!before_read_ && now >= plan_.measure_start) {
-            cpu_before = process_cpu_time(*o.server_pid);
+            if (o.server_pid) {
+                cpu_before = process_cpu_time(*o.server_pid);
+                rss_before = process_rss_bytes(*o.server_pid);
+            }
             before_read_ = true;
         }
         if (plan_.measure_end && !after_read_ && now >= *plan_.measure_end) {
-            cpu_after = process_cpu_time(*o.server_pid);
-            after_read_ = true;
+            read_end();
+            if (o.hold)
+                for (auto& w : workers_) w->stop();
         }
     }
 
     std::optional<std::chrono::nanoseconds> cpu_before, cpu_after;
+    std::optional<std::uint64_t> rss_before, rss_end;
+    std::uint64_t held = 0;
 
   private:
+    void read_end() {
+        const LoadOptions& o = plan_.options;
+        if (o.server_pid) {
+            cpu_after = process_cpu_time(*o.server_pid);
+            rss_end = process_rss_bytes(*o.server_pid);
+        }
+        for (const auto& w : workers_) held += w->held();
+        after_read_ = true;
+    }
+
     void progress_line(Clock::time_point now) {
-        std::uint64_t connections = 0, errors = 0;
+        std::uint64_t connections = 0, errors = 0, open = 0;
         for (const auto& w : workers_) {
             connections += w->live_connections();
             errors += w->live_errors();
+            open += w->held();
         }
         const double elapsed = std::chrono::duration<double>(now - plan_.start).count();
         std::fprintf(stderr, "\r%s %6.1f s  %10llu connections  %8.0f/s  %llu errors   ",
@@ -628,6 +670,8 @@ class Supervisor {
                      static_cast<unsigned long long>(connections),
                      static_cast<double>(connections - last_connections_),
                      static_cast<unsigned long long>(errors));
+        if (plan_.options.hold)
+            std::fprintf(stderr, "%llu held   ", static_cast<unsigned long long>(open));
         last_connections_ = connections;
     }
 
@@ -698,7 +742,7 @@ std::optional<LoadReport> run_load(const LoadOptions& options, const Expectation
     if (options.duration) plan.measure_end = plan.measure_start + *options.duration;
 
     Supervisor supervisor(plan, workers);
-    supervisor.read_cpu(plan.start);  // without warmup, measuring starts now
+    supervisor.at_edges(plan.start);  // without warmup, measuring starts now
     std::mutex failure_mutex;
     std::string failure;
     std::vector<std::thread> pool;
@@ -734,9 +778,12 @@ std::optional<LoadReport> run_load(const LoadOptions& options, const Expectation
     report.seconds = std::chrono::duration<double>(options.duration ? *options.duration
                                                                     : last - plan.measure_start)
                          .count();
+    report.hold = options.hold;
+    report.held = supervisor.held;
     if (options.server_pid && supervisor.cpu_before && supervisor.cpu_after)
         report.server =
-            ServerCpu{*options.server_pid, *supervisor.cpu_after - *supervisor.cpu_before};
+            ServerUsage{*options.server_pid, *supervisor.cpu_after - *supervisor.cpu_before,
+                        supervisor.rss_before, supervisor.rss_end};
     return report;
 }
 

@@ -32,6 +32,26 @@ std::optional<std::uint64_t> parse_proc_stat_ticks(std::string_view stat) {
     return ticks;
 }
 
+std::optional<std::uint64_t> parse_status_rss_bytes(std::string_view status) {
+    constexpr std::string_view kKey = "\nVmRSS:";
+    const auto at = status.find(kKey);
+    if (at == std::string_view::npos) return std::nullopt;
+    std::string_view rest = status.substr(at + kKey.size());
+    while (!rest.empty() && (rest.front() == ' ' || rest.front() == '\t')) rest.remove_prefix(1);
+    std::uint64_t kib = 0;
+    auto [p, ec] = std::from_chars(rest.data(), rest.data() + rest.size(), kib);
+    if (ec != std::errc() || std::string_view(p, rest.data() + rest.size()).substr(0, 3) != " kB")
+        return std::nullopt;
+    return kib * 1024;
+}
+
+std::optional<std::uint64_t> process_rss_bytes(pid_t pid) {
+    std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+    if (!in) return std::nullopt;
+    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    return parse_status_rss_bytes(text);
+}
+
 std::optional<std::chrono::nanoseconds> process_cpu_time(pid_t pid) {
     clockid_t clock;
     timespec ts{};

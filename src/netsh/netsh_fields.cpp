@@ -58,8 +58,8 @@ std::string format_value(const SslcertField& f, const Record& r) {
         case FieldKind::guid:
             return r.appid ? r.appid->to_string() : std::string(kNull);
         case FieldKind::text: {
-            const std::string& s = r.*f.text;
-            return s.empty() ? std::string(kNull) : s;
+            const CompactText& s = r.*f.text;
+            return s.empty() ? std::string(kNull) : s.str();
         }
         case FieldKind::number:
             return std::to_string(r.*f.number);
@@ -95,7 +95,7 @@ bool parse_shown_value(const SslcertField& f, std::string_view value, Record& r,
             }
             return r.appid.has_value();
         case FieldKind::text:
-            r.*f.text = value == kNull ? std::string() : std::string(value);
+            r.*f.text = value == kNull ? std::string_view() : value;
             return true;
         case FieldKind::number:
             if (auto n = parse_u32(value)) {
@@ -155,7 +155,7 @@ bool parse_parameter_value(const SslcertField& f, std::string_view value, Record
                 error += "=" + quoted(value) + " starts or ends with a blank";
                 return false;
             }
-            r.*f.text = value == kNull ? std::string() : std::string(value);
+            r.*f.text = value == kNull ? std::string_view() : value;
             return true;
         case FieldKind::number:
             if (auto n = parse_u32(value)) {

@@ -30,7 +30,7 @@ struct SslcertField {
     // The first profile that prints the field and whose netsh accepts the parameter.
     Profile since = Profile::windows_2008r2;
     std::uint32_t flag = 0;                   // the RecordFlag bit, *_flag kinds only
-    std::string Record::*text = nullptr;      // FieldKind::text only
+    CompactText Record::*text = nullptr;      // FieldKind::text only
     std::uint32_t Record::*number = nullptr;  // FieldKind::number only
 };
 

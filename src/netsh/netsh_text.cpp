@@ -2,6 +2,10 @@
 
 #include <array>
 #include <charconv>
+#include <string>
+
+#include <absl/container/flat_hash_set.h>
+#include <absl/hash/hash.h>
 
 #include "netsh/netsh_fields.h"
 #include "text/ascii.h"
@@ -166,6 +170,11 @@ class Importer {
         } else if (text.starts_with("\xEF\xBB\xBF")) {
             text.remove_prefix(3);
         }
+        // A record takes 200 bytes of text or more (a key line and three fields, as a hosting
+        // front end writes them): reserving for that spares a million-record store the copies
+        // of a growing vector. Capacity it does not use is never touched and costs no memory.
+        result_.records.reserve(text.size() / 200);
+        result_.key_lines.reserve(text.size() / 200);
         int number = 0;
         while (!text.empty() && !result_.error) {
             auto nl = text.find('\n');
@@ -193,6 +202,31 @@ class Importer {
         int ext_line = 0;
     };
 
+    // The keys imported so far, as indexes into result_.records: a store of a hosting front end
+    // holds a million keys, so a duplicate is looked up, never scanned for, and the set holds
+    // no copy of a key.
+    struct KeyHash {
+        using is_transparent = void;
+        const std::vector<Record>* records;
+        std::size_t operator()(const RecordKey& k) const {
+            return absl::HashOf(static_cast<std::uint8_t>(k.family), k.port, k.addr.bytes,
+                                k.addr.v6, k.host);
+        }
+        std::size_t operator()(std::uint32_t i) const { return (*this)((*records)[i].key); }
+    };
+    struct KeyEq {
+        using is_transparent = void;
+        const std::vector<Record>* records;
+        const RecordKey& key(const RecordKey& k) const { return k; }
+        const RecordKey& key(std::uint32_t i) const { return (*records)[i].key; }
+        template <class A, class B>
+        bool operator()(const A& a, const B& b) const {
+            return key(a) == key(b);
+        }
+    };
+    absl::flat_hash_set<std::uint32_t, KeyHash, KeyEq> keys_{0, KeyHash{&result_.records},
+                                                             KeyEq{&result_.records}};
+
     void fail(int line, std::string reason) {
         result_.error = ImportError{std::string(file_), line, std::move(reason)};
     }
@@ -213,6 +247,7 @@ class Importer {
         if (!end_extended_block(line) || !current_) return;
         result_.records.push_back(std::move(current_->record));
         result_.key_lines.push_back(current_->key_line);
+        keys_.insert(static_cast<std::uint32_t>(result_.records.size() - 1));
         current_.reset();
     }
 
@@ -301,19 +336,18 @@ class Importer {
             return fail(number,
                         std::string(label) + " " + excerpt(value) + " is not valid: " + error);
         }
-        for (std::size_t i = 0; i < result_.records.size(); ++i) {
-            if (result_.records[i].key == *key) {
-                return fail(number, key->display() + " is already defined on line " +
-                                        std::to_string(result_.key_lines[i]));
-            }
+        // Every earlier record is finished, so keys_ holds them all.
+        if (auto seen = keys_.find(*key); seen != keys_.end()) {
+            return fail(number, key->display() + " is already defined on line " +
+                                    std::to_string(result_.key_lines[*seen]));
         }
         current_.emplace();
         current_->key_line = number;
-        current_->record.key = *key;
         if (family == Family::host || family == Family::scoped_ccs) {
             auto written = value.substr(0, value.rfind(':'));
-            if (written != key->host) current_->record.host_as_written = std::string(written);
+            if (written != key->host) current_->record.host_as_written = written;
         }
+        current_->record.key = std::move(*key);
     }
 
     void field_line(int number, const SslcertField& field, std::string_view value) {
@@ -394,7 +428,7 @@ std::string format_record(const Record& record, Profile profile) {
     std::string value = record.key.netsh_value();
     if (!record.host_as_written.empty() &&
         (record.key.family == Family::host || record.key.family == Family::scoped_ccs)) {
-        value = record.host_as_written + ":" + std::to_string(record.key.port);
+        value = record.host_as_written.str() + ":" + std::to_string(record.key.port);
     }
     std::string out = format_line(record.key.netsh_label(), value);
     for (auto& field : kSslcertFields)

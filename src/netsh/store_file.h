@@ -36,6 +36,8 @@ class Store {
 
     // In file order; add() appends.
     const std::vector<Record>& records() const { return records_; }
+    // The records themselves, leaving the store empty: a million-record store is not copied.
+    std::vector<Record> release_records() && { return std::move(records_); }
     std::size_t size() const { return records_.size(); }
     bool empty() const { return records_.empty(); }
 

@@ -26,7 +26,8 @@ constexpr std::uint8_t kAlertUnrecognizedName = 112;
 
 }  // namespace
 
-ClientConnection::ClientConnection(Worker& worker, asio::ip::tcp::socket socket, bool accept_proxy)
+ClientConnection::ClientConnection(Worker& worker, asio::ip::tcp::socket socket, bool accept_proxy,
+                                   const Endpoint& client, const Endpoint& dst)
     : worker_(worker),
       socket_(std::move(socket)),
       deadline_(worker.io()),
@@ -40,11 +41,8 @@ ClientConnection::ClientConnection(Worker& worker, asio::ip::tcp::socket socket,
     max_buffer_ = runtime_->config.limits.max_hello_bytes + 5 * ReaderOptions{}.max_records + 16 +
                   ProxyHeaderReader::kMaxV2Length + 512;
     buffer_.resize(std::min(kInitialBuffer, max_buffer_));
-    error_code ec;
-    auto local = socket_.local_endpoint(ec);
-    auto remote = socket_.remote_endpoint(ec);
-    trace_.log.dst = to_endpoint(local);
-    trace_.log.client = to_endpoint(remote);
+    trace_.log.dst = dst;
+    trace_.log.client = client;
 }
 
 void ClientConnection::start() {
@@ -142,7 +140,8 @@ void ClientConnection::dispatch() {
     Decision decision;
     {
         auto table = worker_.table().read();
-        decision = select_certificate(table, conn, config.selection, &runtime_->certificates);
+        decision =
+            select_certificate(table, conn, config.selection, &runtime_->selection_certificates);
     }
     ++worker_.stats().decisions_by_outcome[static_cast<std::size_t>(decision.outcome)];
     if (decision.step) {

@@ -18,7 +18,9 @@ namespace snibind::proxy {
 
 class ClientConnection : public std::enable_shared_from_this<ClientConnection> {
   public:
-    ClientConnection(Worker& worker, boost::asio::ip::tcp::socket socket, bool accept_proxy);
+    // `client` and `dst`: the socket's peer and local addresses, which the worker already knows.
+    ClientConnection(Worker& worker, boost::asio::ip::tcp::socket socket, bool accept_proxy,
+                     const Endpoint& client, const Endpoint& dst);
     void start();
 
   private:

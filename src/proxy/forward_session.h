@@ -2,7 +2,8 @@
 // Forward mode: connect to the record's backend, send an optional PROXY header, replay every
 // byte the client sent so far exactly as it came, then relay both ways. Each direction reads
 // only after the previous chunk was written (back-pressure), and an EOF in one direction is
-// passed on as a half-close while the other keeps flowing.
+// passed on as a half-close while the other keeps flowing. A direction waits for bytes without a
+// buffer and borrows one from the worker's pool only to move them: an idle connection holds none.
 #include <array>
 #include <chrono>
 #include <memory>
@@ -12,6 +13,7 @@
 #include <boost/asio/steady_timer.hpp>
 
 #include "config/config.h"
+#include "proxy/buffer_pool.h"
 #include "proxy/connection_trace.h"
 #include "proxy/proxy_header.h"
 
@@ -30,12 +32,17 @@ class ForwardSession : public std::enable_shared_from_this<ForwardSession> {
     struct Pipe {
         boost::asio::ip::tcp::socket* from;
         boost::asio::ip::tcp::socket* to;
-        std::array<char, 16 * 1024> buffer;
+        BufferPool::Buffer buffer;  // only from a read until its write is done
         bool done = false;
         std::uint64_t* counter;
     };
     void on_connect(const boost::system::error_code& ec);
+    void connected();
+    void replay(std::size_t sent);
+    void start_relay();
     void relay(Pipe& pipe);
+    void read(Pipe& pipe);
+    void read_failed(Pipe& pipe, const boost::system::error_code& ec);
     void watch_idle();
     void finish(std::string_view result, std::string why);
 

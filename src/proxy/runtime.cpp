@@ -80,6 +80,17 @@ bool merge_records(const config::Config& config, certs::CertificateStore& certif
         it->flags = (it->flags | entry.flags_set) & ~entry.flags_cleared;
         it->action_id = static_cast<std::uint32_t>(i + 1);
     }
+    // `applications:` after `records:`, so a record's own entry wins over its application's.
+    if (config.applications.empty()) return true;
+    for (Record& r : records) {
+        if (r.action_id != 0 || !r.appid) continue;
+        for (std::size_t i = 0; i < config.applications.size(); ++i) {
+            if (config.applications[i].appid == r.appid) {
+                r.action_id = static_cast<std::uint32_t>(config.records.size() + i + 1);
+                break;
+            }
+        }
+    }
     return true;
 }
 
@@ -91,6 +102,16 @@ std::unique_ptr<ssl::context> wrap_server_context(SSL_CTX* ctx) {
 }
 
 }  // namespace
+
+bool SelectionCertificates::has_ccs_file(std::string_view file_name) const {
+    return runtime_.certificates.has_ccs_file(file_name);
+}
+
+bool SelectionCertificates::key_usable(const Record& record, std::string_view ccs_file) const {
+    const config::RecordEntry* entry = runtime_.action(record.action_id);
+    if (entry && entry->action == config::Action::forward) return true;
+    return runtime_.certificates.key_usable(record, ccs_file);
+}
 
 std::shared_ptr<const certs::Certificate> Runtime::certificate_for(const Decision& d) const {
     if (d.certhash) return certificates.find(*d.certhash);
@@ -120,7 +141,7 @@ std::shared_ptr<Runtime> load_runtime(const config::Config& config, std::string&
         if (!std::filesystem::exists(*config.store, ec))
             rt->warnings.push_back(fmt::format("store {} does not exist yet: no records from it",
                                                config.store->string()));
-        rt->records = store->records();
+        rt->records = std::move(*store).release_records();
     }
     if (!rt->certificates.add_paths(config.certificates, config.certificate_password, error))
         return nullptr;

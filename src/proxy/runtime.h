@@ -18,9 +18,30 @@
 
 namespace snibind::proxy {
 
+struct Runtime;
+
+// What selection asks about certificates (L1 step 3, L9) for the records as this runtime acts
+// on them: a forwarded record's certificate is the backend's to serve, so its key never fails
+// L9 here, loaded or not; every other question goes to the certificate store.
+class SelectionCertificates final : public CertificateSource {
+  public:
+    explicit SelectionCertificates(const Runtime& runtime) : runtime_(runtime) {}
+    bool has_ccs_file(std::string_view file_name) const override;
+    bool key_usable(const Record& record, std::string_view ccs_file) const override;
+
+  private:
+    const Runtime& runtime_;
+};
+
 struct Runtime {
+    Runtime() = default;
+    Runtime(const Runtime&) = delete;  // selection_certificates refers to this very object
+    Runtime& operator=(const Runtime&) = delete;
+
     config::Config config;
     certs::CertificateStore certificates;
+    // What every select_certificate() on this runtime's records is given.
+    SelectionCertificates selection_certificates{*this};
     http::SiteRouter sites;
     // Each site's backend, parsed once (same order as sites.sites()); nullopt: the lab responder.
     std::vector<std::optional<http::BackendUrl>> site_backends;
@@ -28,7 +49,8 @@ struct Runtime {
     // only then does a connection keep what the responder reports about its hello.
     bool lab_responder = true;
     // The records for the binding table: the store's, plus those the config creates, each with
-    // its action_id set (Record::action_id - 1 indexes config.records).
+    // its action_id set: 1..R index config.records, R+1.. config.applications, 0 is none.
+    // `snibind serve` moves them into its BindingTable (empty here afterwards): read the table.
     std::vector<Record> records;
     // A TLS server context per certificate that can be served (shared by all threads).
     std::unordered_map<const certs::Certificate*, std::unique_ptr<boost::asio::ssl::context>>
@@ -40,10 +62,13 @@ struct Runtime {
     // Things the operator should know ("record X names certificate Y, which is not loaded").
     std::vector<std::string> warnings;
 
-    // The `records:` entry for a decision's action_id, or nullptr (terminate).
+    // The `records:` or `applications:` entry for a decision's action_id, or nullptr (terminate).
     const config::RecordEntry* action(std::uint32_t action_id) const {
-        if (action_id == 0 || action_id > config.records.size()) return nullptr;
-        return &config.records[action_id - 1];
+        if (action_id == 0) return nullptr;
+        std::size_t i = action_id - 1;
+        if (i < config.records.size()) return &config.records[i];
+        i -= config.records.size();
+        return i < config.applications.size() ? &config.applications[i] : nullptr;
     }
     // The certificate a decision serves: by hash, or the CCS file. nullptr when missing.
     std::shared_ptr<const certs::Certificate> certificate_for(const Decision& d) const;

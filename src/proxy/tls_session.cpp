@@ -7,6 +7,7 @@
 #include <boost/asio/write.hpp>
 #include <nlohmann/json.hpp>
 
+#include "proxy/tls_engine_buffers.h"
 #include "proxy/tls_policy.h"
 #include "report/json_output.h"
 
@@ -65,6 +66,11 @@ void TlsSession::start() {
         SSL_set_verify(ssl, SSL_VERIFY_PEER, [](int, X509_STORE_CTX*) { return 1; });
     }
     if (!(decision_.flags & kEnableSessionTicket)) SSL_set_options(ssl, SSL_OP_NO_TICKET);
+    // Asio turns SSL_MODE_RELEASE_BUFFERS on, which makes OpenSSL free its 17 KB record
+    // buffers after every record and allocate them again for the next: during a handshake, a
+    // dozen large allocations that also make glibc consolidate its heap. They are kept until the
+    // handshake is done; on_handshake turns the mode back on for the idle keep-alive time.
+    SSL_clear_mode(ssl, SSL_MODE_RELEASE_BUFFERS);
 
     last_activity_ = handshake_started_ = std::chrono::steady_clock::now();
     timer_.expires_after(runtime_->config.limits.hello_timeout);
@@ -85,6 +91,7 @@ void TlsSession::on_handshake(const error_code& ec) {
         if (!closing_) shut_down("tls_error", tls_error_text(ec));
         return;
     }
+    SSL_set_mode(stream_.native_handle(), SSL_MODE_RELEASE_BUFFERS);
     ++worker_.stats().handshakes;
     worker_.stats().handshake_seconds.observe(
         std::chrono::duration<double>(std::chrono::steady_clock::now() - handshake_started_)
@@ -94,10 +101,21 @@ void TlsSession::on_handshake(const error_code& ec) {
 }
 
 void TlsSession::read_request() {
-    if (in_begin_ == in_end_) in_begin_ = in_end_ = 0;
+    if (in_begin_ == in_end_) {
+        in_begin_ = in_end_ = 0;
+        if (phase_ == Phase::head) {
+            wait_request();
+            return;
+        }
+    }
+    read_request_bytes();
+}
+
+void TlsSession::read_request_bytes() {
+    if (!in_) in_ = worker_.buffers().get();
     if (in_end_ == in_.size()) {
         // Unparsed bytes fill the buffer: move them to the front to make room.
-        std::copy(in_.begin() + in_begin_, in_.begin() + in_end_, in_.begin());
+        std::copy(in_.data() + in_begin_, in_.data() + in_end_, in_.data());
         in_end_ -= in_begin_;
         in_begin_ = 0;
     }
@@ -118,6 +136,29 @@ void TlsSession::read_request() {
             self->in_end_ += n;
             self->parse_request();
         });
+}
+
+// Between requests (and before the first), with nothing left to parse: wait for the client on
+// the socket itself, holding neither an HTTP buffer nor the TLS stream's, unless the stream
+// already has bytes of the next request.
+void TlsSession::wait_request() {
+    in_.release();
+    if (TlsEngineBuffers::input_pending(stream_)) {
+        read_request_bytes();
+        return;
+    }
+    TlsEngineBuffers::park(stream_);
+    stream_.next_layer().async_wait(asio::socket_base::wait_read,
+                                    [self = shared_from_this()](const error_code& ec) {
+                                        if (self->closing_) return;  // shut_down has the stream now
+                                        if (ec) {
+                                            if (ec != asio::error::operation_aborted)
+                                                self->shut_down("client_error", ec.message());
+                                            return;
+                                        }
+                                        TlsEngineBuffers::unpark(self->stream_);
+                                        self->read_request_bytes();
+                                    });
 }
 
 void TlsSession::parse_request() {
@@ -266,8 +307,10 @@ void TlsSession::on_request_complete() {
 }
 
 void TlsSession::read_response() {
+    if (!out_) out_ = worker_.buffers().get();
     backend_->async_read_some(
-        asio::buffer(out_), [self = shared_from_this()](const error_code& ec, std::size_t n) {
+        asio::buffer(out_.data(), out_.size()),
+        [self = shared_from_this()](const error_code& ec, std::size_t n) {
             if (ec) {
                 if (is_eof(ec)) {
                     auto p = self->response_.finish();
@@ -331,7 +374,7 @@ void TlsSession::answer(std::string response, bool close_after) {
         stream_, asio::buffer(head_out_),
         [self = shared_from_this(), close_after](const error_code& ec, std::size_t n) {
             self->trace_.log.bytes_out += n;
-            self->head_out_.clear();
+            std::string().swap(self->head_out_);  // a lab response: kilobytes, not kept idle
             if (ec) {
                 self->shut_down("client_error", tls_error_text(ec));
                 return;
@@ -346,6 +389,7 @@ void TlsSession::answer(std::string response, bool close_after) {
 
 void TlsSession::end_exchange(bool backend_keep_alive) {
     ++trace_.log.requests;
+    out_.release();
     if (!backend_keep_alive && backend_) {
         backend_->close();
         backend_.reset();
@@ -366,6 +410,7 @@ void TlsSession::shut_down(std::string_view result, std::string why) {
     closing_ = true;
     trace_.end(result, std::move(why));
     if (backend_) backend_->close();
+    TlsEngineBuffers::unpark(stream_);
     // close_notify, then close; a peer that never answers is cut off by the timer.
     timer_.expires_after(std::chrono::seconds(1));
     timer_.async_wait([self = shared_from_this()](const error_code& ec) {

@@ -15,6 +15,7 @@
 
 #include "http/http_message.h"
 #include "proxy/backend.h"
+#include "proxy/buffer_pool.h"
 #include "proxy/connection_trace.h"
 #include "tls/client_hello_reader.h"
 
@@ -39,6 +40,8 @@ class TlsSession : public std::enable_shared_from_this<TlsSession> {
 
     void on_handshake(const boost::system::error_code& ec);
     void read_request();
+    void read_request_bytes();
+    void wait_request();
     void parse_request();
     void on_request_head();
     void on_request_complete();
@@ -63,9 +66,10 @@ class TlsSession : public std::enable_shared_from_this<TlsSession> {
     std::vector<std::string> alpn_offered_;  // for the lab responder only
 
     Phase phase_ = Phase::head;
-    std::array<char, 16 * 1024> in_;  // client bytes; [in_begin_, in_end_) not yet parsed
+    // Borrowed from the worker only while there are bytes to hold: between requests, none.
+    BufferPool::Buffer in_;  // client bytes; [in_begin_, in_end_) not yet parsed
     std::size_t in_begin_ = 0, in_end_ = 0;
-    std::array<char, 16 * 1024> out_;  // backend bytes
+    BufferPool::Buffer out_;  // backend bytes, while a response is relayed
     http::MessageParser request_{http::MessageParser::Kind::request};
     http::MessageParser response_{http::MessageParser::Kind::response};
     std::string client_ip_;  // for X-Forwarded-For and Forwarded, formatted once

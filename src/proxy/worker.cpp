@@ -1,11 +1,14 @@
 #include "proxy/worker.h"
 
+#include <optional>
+
 #include <fmt/format.h>
 #include <boost/asio/ip/v6_only.hpp>
 #include <boost/asio/post.hpp>
 
 #include "proxy/asio_endpoint.h"
 #include "proxy/client_connection.h"
+#include "proxy/socket_state.h"
 
 namespace snibind::proxy {
 
@@ -16,6 +19,9 @@ struct Worker::Acceptor {
     Acceptor(asio::io_context& io, bool accept_proxy) : acceptor(io), accept_proxy(accept_proxy) {}
     asio::ip::tcp::acceptor acceptor;
     bool accept_proxy;
+    // The bound address: every connection's local address, unless it is a wildcard.
+    std::optional<Endpoint> local;
+    asio::ip::tcp::endpoint peer;  // filled by accept(2) itself, which saves a getpeername
 };
 
 Worker::Worker(BindingTable& table, AccessLog& log, std::shared_ptr<const Runtime> runtime,
@@ -32,6 +38,7 @@ Worker::~Worker() {
     join();
     work_.reset();
     acceptors_.clear();
+    tick_.reset();
     io_.reset();
 }
 
@@ -48,8 +55,12 @@ void Worker::listen() {
                              sizeof one) != 0)
                 throw std::system_error(errno, std::generic_category(), "SO_REUSEPORT");
             if (endpoint.address().is_v6()) a->acceptor.set_option(asio::ip::v6_only(true));
+            // Accepted sockets inherit TCP_NODELAY: one setsockopt here, none per connection.
+            a->acceptor.set_option(asio::ip::tcp::no_delay(true));
             a->acceptor.bind(endpoint);
             a->acceptor.listen(asio::socket_base::max_listen_connections);
+            auto bound = a->acceptor.local_endpoint();
+            if (!bound.address().is_unspecified()) a->local = to_endpoint(bound);
         } catch (const std::exception& e) {
             throw std::runtime_error(
                 fmt::format("cannot listen on {}: {}", l.endpoint.to_string(), e.what()));
@@ -60,7 +71,7 @@ void Worker::listen() {
 }
 
 void Worker::accept(Acceptor& a) {
-    a.acceptor.async_accept([this, &a](const error_code& ec, asio::ip::tcp::socket socket) {
+    a.acceptor.async_accept(a.peer, [this, &a](const error_code& ec, asio::ip::tcp::socket socket) {
         if (ec == asio::error::operation_aborted || !a.acceptor.is_open()) return;
         if (!ec) {
             ++stats_.accepted;
@@ -72,9 +83,16 @@ void Worker::accept(Acceptor& a) {
                 socket.close(ignored);
             } else {
                 ++live_;
-                error_code ignored;  // a client gone already is found out by the first read
-                socket.set_option(asio::ip::tcp::no_delay(true), ignored);
-                std::make_shared<ClientConnection>(*this, std::move(socket), a.accept_proxy)
+                SocketState::mark_not_shared(socket);
+                Endpoint dst;
+                if (a.local) {
+                    dst = *a.local;
+                } else {
+                    error_code ignored;  // a client gone already is found out by the first read
+                    dst = to_endpoint(socket.local_endpoint(ignored));
+                }
+                std::make_shared<ClientConnection>(*this, std::move(socket), a.accept_proxy,
+                                                   to_endpoint(a.peer), dst)
                     ->start();
             }
         }
@@ -95,7 +113,15 @@ void Worker::connection_closed() {
 }
 
 void Worker::start() {
+    tick();
     thread_ = std::thread([this] { io_->run(); });
+}
+
+void Worker::tick() {
+    tick_->expires_after(std::chrono::seconds(1));
+    tick_->async_wait([this](const error_code& ec) {
+        if (!ec && !draining_) tick();
+    });
 }
 
 void Worker::join() {
@@ -110,6 +136,7 @@ void Worker::set_runtime(std::shared_ptr<const Runtime> runtime) {
 void Worker::drain() {
     asio::post(*io_, [this] {
         draining_ = true;
+        tick_->cancel();  // a pending timer would keep the io_context, and the thread, alive
         error_code ignored;
         for (auto& a : acceptors_) a->acceptor.close(ignored);
         if (live_ == 0) work_.reset();

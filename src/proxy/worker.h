@@ -5,15 +5,18 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <thread>
 #include <vector>
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
 
 #include "admin/stats.h"
 #include "bindings/binding_table.h"
 #include "proxy/access_log.h"
+#include "proxy/buffer_pool.h"
 #include "proxy/runtime.h"
 
 namespace snibind::proxy {
@@ -43,6 +46,8 @@ class Worker {
     // This worker's counters: written by its thread only. Other threads get a copy through
     // the io_context (see Server), or read them after join().
     admin::Stats& stats() { return stats_; }
+    // I/O buffers for this worker's connections, borrowed while bytes move (worker thread only).
+    BufferPool& buffers() { return buffers_; }
     // Counts and logs a connection that ended (ConnectionTrace calls it), and frees its slot.
     void connection_ended(const ConnectionLog& log);
     const std::shared_ptr<const Runtime>& runtime() const { return runtime_; }
@@ -52,6 +57,7 @@ class Worker {
     struct Acceptor;
     void accept(Acceptor& a);
     void connection_closed();
+    void tick();
 
     // Destroyed explicitly first in ~Worker, so that connections still pending in it end while
     // the rest of the worker (counters, log) is alive.
@@ -63,9 +69,16 @@ class Worker {
     std::size_t live_ = 0;
     bool draining_ = false;
     std::vector<std::unique_ptr<Acceptor>> acceptors_;
+    // Fires every second while the worker accepts, and does nothing. Asio reprograms its timerfd
+    // (a system call) whenever a new timer expires before every other one: without this, that
+    // is every connection's hello deadline. With a timer always due within a second, a
+    // deadline seconds away never comes first.
+    // Destroyed in ~Worker before io_, like the acceptors.
+    std::optional<boost::asio::steady_timer> tick_{std::in_place, *io_};
     std::unique_ptr<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>> work_;
     std::thread thread_;
     admin::Stats stats_;
+    BufferPool buffers_;  // outlives the connections: they end with io_, in ~Worker
 };
 
 }  // namespace snibind::proxy

@@ -1,6 +1,7 @@
 #include "tls/client_hello_reader.h"
 
 #include <algorithm>
+#include <cstdarg>
 #include <cstdio>
 
 namespace snibind {
@@ -20,12 +21,6 @@ constexpr std::uint16_t kExtEch = 0xfe0d;
 // RFC 8701: 0x0a0a, 0x1a1a, ... 0xfafa.
 constexpr bool is_grease(std::uint16_t v) {
     return (v & 0x0f0f) == 0x0a0a && (v >> 8) == (v & 0xff);
-}
-
-std::string format(const char* fmt, auto... args) {
-    char buf[160];
-    std::snprintf(buf, sizeof buf, fmt, args...);
-    return buf;
 }
 
 const char* record_type_name(std::uint8_t t) {
@@ -117,141 +112,154 @@ void ClientHello::reset() {
     has_sni_ = ech_ = sslv2_ = false;
     sni_problem_ = HostProblem::none;
     legacy_version_ = 0;
-    sni_len_ = sni_full_len_ = 0;
-    host_.clear();
+    sni_len_ = sni_full_len_ = host_len_ = 0;
     alpn_count_ = alpn_used_ = 0;
     version_count_ = 0;
 }
 
 ClientHelloReader::ClientHelloReader(ReaderOptions options) : options_(options) {
     options_.max_hello_bytes = std::min(options_.max_hello_bytes, kMaxHelloBytesLimit);
-    hello_.host_.reserve(ClientHello::kMaxName);
 }
 
 void ClientHelloReader::reset() {
     result_ = HelloResult::need_more;
     error_.clear();
     hello_.reset();
-    pos_ = record_left_ = first_body_ = records_ = reads_ = hs_have_ = hs_total_ = 0;
+    progress_ = {};
+    first_body_ = reads_ = 0;
     reassembly_.clear();
     hello_end_ = 0;
 }
 
-HelloResult ClientHelloReader::fail(HelloResult r, std::string message) {
+HelloResult ClientHelloReader::fail(HelloResult r, const char* fmt, ...) {
+    char buf[160];
+    std::va_list args;
+    va_start(args, fmt);
+    std::vsnprintf(buf, sizeof buf, fmt, args);
+    va_end(args);
     result_ = r;
-    error_ = std::move(message);
+    error_ = buf;
     return r;
 }
 
 HelloResult ClientHelloReader::finish() {
     if (result_ != HelloResult::need_more) return result_;
-    if (pos_ == 0 && records_ == 0 && hs_have_ == 0) {
+    if (progress_.pos == 0 && progress_.records == 0 && progress_.hs_have == 0) {
         return fail(HelloResult::incomplete, "the client sent nothing");
     }
-    return fail(
-        HelloResult::incomplete,
-        format("the connection ended after %zu bytes, before the ClientHello was complete", pos_));
+    return fail(HelloResult::incomplete,
+                "the connection ended after %zu bytes, before the ClientHello was complete",
+                progress_.pos);
 }
 
 HelloResult ClientHelloReader::read(std::span<const std::uint8_t> received) {
     if (result_ != HelloResult::need_more) return result_;
     ++reads_;
-    if (records_ == 0 && !received.empty() && received[0] != kHandshakeRecord) {
+    if (progress_.records == 0 && !received.empty() && received[0] != kHandshakeRecord) {
         if (received[0] & 0x80) return read_sslv2(received);
         auto b = received[0];
         if (b >= 20 && b <= 23) {
-            return fail(HelloResult::not_tls,
-                        format("the first record is %s (type %u), not a handshake",
-                               record_type_name(b), unsigned{b}));
+            return fail(HelloResult::not_tls, "the first record is %s (type %u), not a handshake",
+                        record_type_name(b), unsigned{b});
         }
-        return fail(HelloResult::not_tls,
-                    b >= 0x20 && b < 0x7f
-                        ? format("the first byte is 0x%02x ('%c'): plain text, not TLS", b, b)
-                        : format("the first byte is 0x%02x, not a TLS record type", b));
+        if (b >= 0x20 && b < 0x7f) {
+            return fail(HelloResult::not_tls,
+                        "the first byte is 0x%02x ('%c'): plain text, not TLS", b, b);
+        }
+        return fail(HelloResult::not_tls, "the first byte is 0x%02x, not a TLS record type", b);
     }
 
+    // Updating the members in place made every step wait on store forwarding (GCC merges pairs
+    // of them into 16-byte loads): work on a copy and store it back on the way out.
+    struct StoreBack {
+        Progress& from;
+        Progress& to;
+        ~StoreBack() { to = from; }
+    };
+    Progress p = progress_;
+    StoreBack store_back{p, progress_};
     for (;;) {
-        if (record_left_ == 0) {
-            if (received.size() - pos_ < 5) {
-                if (records_ == 0 && received.size() >= 2 && received[1] != 3) {
-                    return fail(HelloResult::not_tls,
-                                format("record version 0x%02x.. is not TLS", received[1]));
+        if (p.record_left == 0) {
+            if (received.size() - p.pos < 5) {
+                if (p.records == 0 && received.size() >= 2 && received[1] != 3) {
+                    return fail(HelloResult::not_tls, "record version 0x%02x.. is not TLS",
+                                received[1]);
                 }
                 return HelloResult::need_more;
             }
-            const std::uint8_t* h = received.data() + pos_;
+            const std::uint8_t* h = received.data() + p.pos;
             std::size_t length = std::size_t{h[3]} << 8 | h[4];
-            if (records_ == 0 && h[1] != 3) {
-                return fail(HelloResult::not_tls,
-                            format("record version 0x%02x%02x is not TLS", h[1], h[2]));
+            if (p.records == 0 && h[1] != 3) {
+                return fail(HelloResult::not_tls, "record version 0x%02x%02x is not TLS", h[1],
+                            h[2]);
             }
             if (h[0] != kHandshakeRecord) {
                 return fail(HelloResult::malformed,
-                            format("a %s record (type %u) arrived between fragments of the "
-                                   "ClientHello",
-                                   record_type_name(h[0]), unsigned{h[0]}));
+                            "a %s record (type %u) arrived between fragments of the "
+                            "ClientHello",
+                            record_type_name(h[0]), unsigned{h[0]});
             }
             if (h[1] != 3) {
-                return fail(HelloResult::malformed,
-                            format("record %zu has version 0x%02x%02x", records_ + 1, h[1], h[2]));
+                return fail(HelloResult::malformed, "record %zu has version 0x%02x%02x",
+                            p.records + 1, h[1], h[2]);
             }
             if (length == 0) return fail(HelloResult::malformed, "zero-length handshake record");
             if (length > kMaxRecordBody) {
                 return fail(HelloResult::malformed,
-                            format("record length %zu exceeds the TLS limit of 16384", length));
+                            "record length %zu exceeds the TLS limit of 16384", length);
             }
-            if (records_ == options_.max_records) {
+            if (p.records == options_.max_records) {
                 return fail(HelloResult::too_large,
-                            format("the ClientHello is split into more than %zu records",
-                                   options_.max_records));
+                            "the ClientHello is split into more than %zu records",
+                            options_.max_records);
             }
-            ++records_;
-            pos_ += 5;
-            record_left_ = length;
-            if (records_ == 1) {
-                first_body_ = pos_;
-            } else if (records_ == 2) {
+            ++p.records;
+            p.pos += 5;
+            p.record_left = length;
+            if (p.records == 1) {
+                first_body_ = p.pos;
+            } else if (p.records == 2) {
                 // The hello spans records: from now on it is reassembled in one buffer.
                 reassembly_.assign(
                     received.begin() + static_cast<std::ptrdiff_t>(first_body_),
-                    received.begin() + static_cast<std::ptrdiff_t>(first_body_ + hs_have_));
-                if (hs_total_ != 0) reassembly_.reserve(hs_total_);
+                    received.begin() + static_cast<std::ptrdiff_t>(first_body_ + p.hs_have));
+                if (p.hs_total != 0) reassembly_.reserve(p.hs_total);
             }
         }
 
-        std::size_t available = std::min(received.size() - pos_, record_left_);
+        std::size_t available = std::min(received.size() - p.pos, p.record_left);
         if (available == 0) return HelloResult::need_more;
-        const std::uint8_t* chunk = received.data() + pos_;
-        std::size_t take = hs_total_ == 0 ? std::min(available, 4 - hs_have_)
-                                          : std::min(available, hs_total_ - hs_have_);
-        for (std::size_t i = 0; hs_have_ + i < 4 && i < take; ++i)
-            hs_header_[hs_have_ + i] = chunk[i];
-        if (records_ >= 2) reassembly_.insert(reassembly_.end(), chunk, chunk + take);
-        hs_have_ += take;
-        pos_ += take;
-        record_left_ -= take;
+        const std::uint8_t* chunk = received.data() + p.pos;
+        std::size_t take = p.hs_total == 0 ? std::min(available, 4 - p.hs_have)
+                                           : std::min(available, p.hs_total - p.hs_have);
+        for (std::size_t i = 0; p.hs_have + i < 4 && i < take; ++i)
+            hs_header_[p.hs_have + i] = chunk[i];
+        if (p.records >= 2) reassembly_.insert(reassembly_.end(), chunk, chunk + take);
+        p.hs_have += take;
+        p.pos += take;
+        p.record_left -= take;
 
-        if (hs_total_ == 0 && hs_have_ == 4) {
+        if (p.hs_total == 0 && p.hs_have == 4) {
             if (hs_header_[0] != kClientHello) {
                 return fail(HelloResult::malformed,
-                            format("handshake message %s (type %u), not a ClientHello",
-                                   handshake_type_name(hs_header_[0]), unsigned{hs_header_[0]}));
+                            "handshake message %s (type %u), not a ClientHello",
+                            handshake_type_name(hs_header_[0]), unsigned{hs_header_[0]});
             }
             std::size_t length =
                 std::size_t{hs_header_[1]} << 16 | std::size_t{hs_header_[2]} << 8 | hs_header_[3];
             if (4 + length > options_.max_hello_bytes) {
                 return fail(HelloResult::too_large,
-                            format("ClientHello of %zu bytes exceeds max_hello_bytes (%zu)",
-                                   4 + length, options_.max_hello_bytes));
+                            "ClientHello of %zu bytes exceeds max_hello_bytes (%zu)", 4 + length,
+                            options_.max_hello_bytes);
             }
-            hs_total_ = 4 + length;
-            if (records_ >= 2) reassembly_.reserve(hs_total_);
+            p.hs_total = 4 + length;
+            if (p.records >= 2) reassembly_.reserve(p.hs_total);
         }
-        if (hs_total_ != 0 && hs_have_ == hs_total_) {
-            hello_end_ = pos_;
+        if (p.hs_total != 0 && p.hs_have == p.hs_total) {
+            hello_end_ = p.pos;
             std::span<const std::uint8_t> message =
-                records_ == 1 ? received.subspan(first_body_, hs_total_)
-                              : std::span<const std::uint8_t>(reassembly_);
+                p.records == 1 ? received.subspan(first_body_, p.hs_total)
+                               : std::span<const std::uint8_t>(reassembly_);
             return parse_body(message.subspan(4));
         }
     }
@@ -262,14 +270,14 @@ HelloResult ClientHelloReader::read(std::span<const std::uint8_t> received) {
 HelloResult ClientHelloReader::read_sslv2(std::span<const std::uint8_t> received) {
     if (received.size() < 3) return HelloResult::need_more;
     if (received[2] != kClientHello) {
-        return fail(HelloResult::not_tls,
-                    format("the first byte is 0x%02x, not a TLS record type", received[0]));
+        return fail(HelloResult::not_tls, "the first byte is 0x%02x, not a TLS record type",
+                    received[0]);
     }
     std::size_t length = std::size_t{received[0] & 0x7fu} << 8 | received[1];
     if (length > options_.max_hello_bytes) {
         return fail(HelloResult::too_large,
-                    format("SSLv2-format ClientHello of %zu bytes exceeds max_hello_bytes (%zu)",
-                           length, options_.max_hello_bytes));
+                    "SSLv2-format ClientHello of %zu bytes exceeds max_hello_bytes (%zu)", length,
+                    options_.max_hello_bytes);
     }
     if (received.size() < 2 + length) return HelloResult::need_more;
     Cursor c(received.subspan(3, length - 1));
@@ -287,7 +295,7 @@ HelloResult ClientHelloReader::read_sslv2(std::span<const std::uint8_t> received
     hello_.legacy_version_ = version;
     hello_.versions_[0] = version;
     hello_.version_count_ = 1;
-    records_ = 1;
+    progress_.records = 1;
     hello_end_ = 2 + length;
     result_ = HelloResult::client_hello;
     return result_;
@@ -302,14 +310,13 @@ HelloResult ClientHelloReader::parse_body(std::span<const std::uint8_t> body) {
         return fail(HelloResult::malformed, "ClientHello too short for its version and random");
     }
     if (!c.u8(session_len) || session_len > 32 || !c.bytes(session_len, skipped)) {
-        return fail(HelloResult::malformed,
-                    format("session id of %u bytes (at most 32)", unsigned{session_len}));
+        return fail(HelloResult::malformed, "session id of %u bytes (at most 32)",
+                    unsigned{session_len});
     }
     if (!c.u16(cipher_len) || cipher_len == 0 || cipher_len % 2 != 0 ||
         !c.bytes(cipher_len, skipped)) {
-        return fail(
-            HelloResult::malformed,
-            format("cipher suites length %u is zero, odd or past the end", unsigned{cipher_len}));
+        return fail(HelloResult::malformed, "cipher suites length %u is zero, odd or past the end",
+                    unsigned{cipher_len});
     }
     if (!c.u8(compression_len) || compression_len == 0 || !c.bytes(compression_len, skipped)) {
         return fail(HelloResult::malformed, "no compression methods");
@@ -322,11 +329,13 @@ HelloResult ClientHelloReader::parse_body(std::span<const std::uint8_t> body) {
         if (extensions_len != c.remaining()) {
             // Trailing bytes after the extensions are refused too, as OpenSSL refuses them.
             return fail(HelloResult::malformed,
-                        format("extensions length %u but %zu bytes remain in the ClientHello",
-                               unsigned{extensions_len}, c.remaining()));
+                        "extensions length %u but %zu bytes remain in the ClientHello",
+                        unsigned{extensions_len}, c.remaining());
         }
-        // Duplicate detection: a bit per type below 128, a short list for the rest.
-        std::uint64_t seen_low[2] = {0, 0};
+        // Duplicate detection: a bit per type below 128, a short list for the rest. The bits are
+        // two scalars, not an array: an array indexed by type / 64 lives on the stack, and each
+        // extension then waited on the previous one's store.
+        std::uint64_t seen_0_63 = 0, seen_64_127 = 0;
         std::array<std::uint16_t, 32> seen_high{};
         std::size_t high_count = 0;
         bool after_psk = false;
@@ -338,23 +347,28 @@ HelloResult ClientHelloReader::parse_body(std::span<const std::uint8_t> body) {
             }
             if (!c.bytes(len, data)) {
                 return fail(HelloResult::malformed,
-                            format("extension 0x%04x of %u bytes runs past the extensions block",
-                                   unsigned{type}, unsigned{len}));
+                            "extension 0x%04x of %u bytes runs past the extensions block",
+                            unsigned{type}, unsigned{len});
             }
             if (is_grease(type)) continue;
             bool duplicate = false;
             if (type < 128) {
-                auto& word = seen_low[type / 64];
-                duplicate = (word >> (type % 64)) & 1;
-                word |= std::uint64_t{1} << (type % 64);
+                const std::uint64_t bit = std::uint64_t{1} << (type % 64);
+                if (type < 64) {
+                    duplicate = (seen_0_63 & bit) != 0;
+                    seen_0_63 |= bit;
+                } else {
+                    duplicate = (seen_64_127 & bit) != 0;
+                    seen_64_127 |= bit;
+                }
             } else {
                 duplicate = std::find(seen_high.begin(), seen_high.begin() + high_count, type) !=
                             seen_high.begin() + high_count;
                 if (!duplicate && high_count < seen_high.size()) seen_high[high_count++] = type;
             }
             if (duplicate) {
-                return fail(HelloResult::malformed,
-                            format("extension 0x%04x appears twice", unsigned{type}));
+                return fail(HelloResult::malformed, "extension 0x%04x appears twice",
+                            unsigned{type});
             }
             if (after_psk) {
                 return fail(HelloResult::malformed,
@@ -405,8 +419,8 @@ HelloResult ClientHelloReader::parse_server_name(std::span<const std::uint8_t> e
     if (list_len == 0) return fail(HelloResult::malformed, "empty server_name list");
     if (!c.u8(name_type) || name_type != 0) {
         return fail(HelloResult::malformed,
-                    format("server_name entry of type %u: only host_name (0) is defined",
-                           unsigned{name_type}));
+                    "server_name entry of type %u: only host_name (0) is defined",
+                    unsigned{name_type});
     }
     if (!c.u16(name_len) || !c.bytes(name_len, name)) {
         return fail(HelloResult::malformed, "server_name entry runs past the extension");
@@ -415,14 +429,16 @@ HelloResult ClientHelloReader::parse_server_name(std::span<const std::uint8_t> e
         return fail(HelloResult::malformed,
                     "more than one server_name entry (RFC 6066 allows one host_name)");
     }
-    hello_.has_sni_ = true;
-    hello_.sni_full_len_ = name.size();
-    hello_.sni_len_ = std::min(name.size(), ClientHello::kMaxName);
-    std::copy_n(name.begin(), hello_.sni_len_, hello_.sni_.begin());
-    hello_.sni_problem_ = name.size() > ClientHello::kMaxName
-                              ? HostProblem::too_long
-                              : normalise_sni(hello_.sni(), options_.trailing_dot, hello_.host_);
-    if (hello_.sni_problem_ != HostProblem::none) hello_.host_.clear();
+    auto& h = hello_;
+    h.has_sni_ = true;
+    h.sni_full_len_ = name.size();
+    h.sni_len_ = std::min(name.size(), ClientHello::kMaxName);
+    std::copy_n(name.begin(), h.sni_len_, h.sni_.begin());
+    const std::string_view sent(reinterpret_cast<const char*>(name.data()), name.size());
+    h.sni_problem_ = name.size() > ClientHello::kMaxName
+                         ? HostProblem::too_long
+                         : normalise_sni(sent, options_.trailing_dot, h.host_, h.host_len_);
+    if (h.sni_problem_ != HostProblem::none) h.host_len_ = 0;
     return HelloResult::client_hello;
 }
 

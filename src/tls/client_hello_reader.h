@@ -44,8 +44,8 @@ inline constexpr std::size_t kMaxHelloBytesLimit = 64 * 1024;
 // What the reader found. Valid once read() returned client_hello.
 class ClientHello {
   public:
-    static constexpr std::size_t kMaxName = 256;  // longer SNI is kept truncated
-    static constexpr std::size_t kMaxAlpn = 16;   // ALPN protocols kept
+    static constexpr std::size_t kMaxName = kMaxSniBytes;  // longer SNI is kept truncated
+    static constexpr std::size_t kMaxAlpn = 16;            // ALPN protocols kept
     static constexpr std::size_t kMaxAlpnBytes = 512;
     static constexpr std::size_t kMaxVersions = 16;
 
@@ -54,7 +54,7 @@ class ClientHello {
     std::string_view sni() const { return {sni_.data(), sni_len_}; }
     std::size_t sni_length() const { return sni_full_len_; }
     // The normalised lookup host (L6), empty when there is none; then sni_problem() says why.
-    std::string_view host() const { return host_; }
+    std::string_view host() const { return {host_.data(), host_len_}; }
     HostProblem sni_problem() const { return sni_problem_; }
 
     std::size_t alpn_count() const { return alpn_count_; }
@@ -82,7 +82,8 @@ class ClientHello {
     std::uint16_t legacy_version_ = 0;
     std::size_t sni_len_ = 0, sni_full_len_ = 0;
     std::array<char, kMaxName> sni_{};
-    std::string host_;  // reserved to kMaxName once, so normalising never reallocates
+    std::size_t host_len_ = 0;
+    std::array<char, kMaxName> host_{};
     std::size_t alpn_count_ = 0, alpn_used_ = 0;
     std::array<std::uint16_t, kMaxAlpn> alpn_offset_{}, alpn_len_{};
     std::array<char, kMaxAlpnBytes> alpn_bytes_{};
@@ -108,11 +109,13 @@ class ClientHelloReader {
     // Bytes of `received` up to the end of the hello; anything after it (a TLS 1.3 compatibility
     // ChangeCipherSpec, early data) is the caller's to replay.
     std::size_t hello_end() const { return hello_end_; }
-    std::size_t records() const { return records_; }
+    std::size_t records() const { return progress_.records; }
     std::size_t reads() const { return reads_; }
 
   private:
-    HelloResult fail(HelloResult r, std::string message);
+    // Formats the error only on failure, out of the hot path (the format string is printf's).
+    [[gnu::cold, gnu::noinline, gnu::format(printf, 3, 4)]] HelloResult fail(HelloResult r,
+                                                                             const char* fmt, ...);
     HelloResult read_sslv2(std::span<const std::uint8_t> received);
     HelloResult parse_body(std::span<const std::uint8_t> body);
     HelloResult parse_server_name(std::span<const std::uint8_t> ext);
@@ -124,13 +127,18 @@ class ClientHelloReader {
     std::string error_;
     ClientHello hello_;
 
-    std::size_t pos_ = 0;          // next unread byte of `received`
-    std::size_t record_left_ = 0;  // body bytes of the current record still to come
-    std::size_t first_body_ = 0;   // offset of the first record's body
-    std::size_t records_ = 0;
+    // Where the record layer stands between reads. read() works on a copy in registers and
+    // stores it back once.
+    struct Progress {
+        std::size_t pos = 0;          // next unread byte of `received`
+        std::size_t record_left = 0;  // body bytes of the current record still to come
+        std::size_t records = 0;
+        std::size_t hs_have = 0;   // handshake bytes seen so far
+        std::size_t hs_total = 0;  // 4 + handshake length, once the header is in
+    };
+    Progress progress_;
+    std::size_t first_body_ = 0;  // offset of the first record's body
     std::size_t reads_ = 0;
-    std::size_t hs_have_ = 0;   // handshake bytes seen so far
-    std::size_t hs_total_ = 0;  // 4 + handshake length, once the header is in
     std::array<std::uint8_t, 4> hs_header_{};
     std::vector<std::uint8_t> reassembly_;  // used only when the hello spans records
     std::size_t hello_end_ = 0;

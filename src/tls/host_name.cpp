@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <idn2.h>
 
+#include <array>
 #include <cstdio>
 #include <cstring>
 
@@ -14,9 +15,20 @@ namespace {
 
 constexpr std::size_t kMaxHostLength = 255;
 
+// A host byte folded to ASCII lower case; 0 for a byte outside [A-Za-z0-9._-].
+constexpr auto kFold = [] {
+    std::array<unsigned char, 256> t{};
+    for (int c = '0'; c <= '9'; ++c) t[c] = static_cast<unsigned char>(c);
+    for (int c = 'a'; c <= 'z'; ++c) t[c] = static_cast<unsigned char>(c);
+    for (int c = 'A'; c <= 'Z'; ++c) t[c] = static_cast<unsigned char>(c - 'A' + 'a');
+    t['-'] = '-';
+    t['.'] = '.';
+    t['_'] = '_';
+    return t;
+}();
+
 bool is_host_byte(unsigned char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
-           c == '.' || c == '_';
+    return kFold[c] != 0;
 }
 
 bool is_ip_literal(std::string_view name) {
@@ -29,16 +41,6 @@ bool is_ip_literal(std::string_view name) {
     buf[name.size()] = '\0';
     unsigned char raw[16];
     return inet_pton(AF_INET, buf, raw) == 1 || inet_pton(AF_INET6, buf, raw) == 1;
-}
-
-// The checks shared by SNI and configured names, on a name whose trailing dot is already handled.
-HostProblem check_labels(std::string_view name) {
-    if (name.empty()) return HostProblem::empty;
-    if (name.size() > kMaxHostLength) return HostProblem::too_long;
-    if (name.front() == '.' || name.find("..") != std::string_view::npos || name.back() == '.') {
-        return HostProblem::empty_label;
-    }
-    return HostProblem::none;
 }
 
 }  // namespace
@@ -76,29 +78,50 @@ std::string describe(HostProblem problem, std::string_view name) {
     return "not a host name";
 }
 
-HostProblem normalise_sni(std::string_view sni, TrailingDot trailing_dot, std::string& out) {
-    out.clear();
-    if (sni.empty()) return HostProblem::empty;
-    if (sni.size() > kMaxHostLength + 1) return HostProblem::too_long;
-    for (char ch : sni) {
-        auto c = static_cast<unsigned char>(ch);
-        if (!is_host_byte(c)) {
-            // An IPv6 literal has ':' and is reported as such rather than as a bad byte.
-            return is_ip_literal(sni) ? HostProblem::ip_literal : HostProblem::invalid_byte;
-        }
+static_assert(kMaxSniBytes == kMaxHostLength + 1);
+
+HostProblem normalise_sni(std::string_view sni, TrailingDot trailing_dot,
+                          std::span<char, kMaxSniBytes> out, std::size_t& out_length) {
+    out_length = 0;
+    const std::size_t n = sni.size();
+    if (n == 0) return HostProblem::empty;
+    if (n > kMaxSniBytes) return HostProblem::too_long;
+    // One pass that folds, validates and finds empty labels, without branches per byte: names
+    // are short, so a call per check (find, memchr) costs more than the bytes themselves.
+    unsigned invalid = 0, double_dot = 0, previous_dot = 0;
+    for (std::size_t i = 0; i < n; ++i) {
+        const unsigned char folded = kFold[static_cast<unsigned char>(sni[i])];
+        out[i] = static_cast<char>(folded);
+        const unsigned dot = folded == '.';
+        invalid |= folded == 0;
+        double_dot |= dot & previous_dot;
+        previous_dot = dot;
     }
-    if (sni.size() > 1 && sni.back() == '.' && sni[sni.size() - 2] != '.') {
+    if (invalid) {
+        // An IPv6 literal has ':' and is reported as such rather than as a bad byte.
+        return is_ip_literal(sni) ? HostProblem::ip_literal : HostProblem::invalid_byte;
+    }
+    std::size_t length = n;
+    if (n > 1 && sni[n - 1] == '.' && sni[n - 2] != '.') {
         if (trailing_dot == TrailingDot::reject) return HostProblem::trailing_dot;
-        sni.remove_suffix(1);
+        --length;
     }
-    if (auto p = check_labels(sni); p != HostProblem::none) return p;
+    // A stripped dot followed a non-dot, so the name has ".." exactly when the stripped one has.
+    if (length > kMaxHostLength) return HostProblem::too_long;
+    if (out[0] == '.' || double_dot || out[length - 1] == '.') return HostProblem::empty_label;
     // Only a name ending in a digit can be an IPv4 literal (IPv6 has ':' and was handled above).
-    if (sni.back() >= '0' && sni.back() <= '9' && is_ip_literal(sni))
+    if (sni[length - 1] >= '0' && sni[length - 1] <= '9' && is_ip_literal(sni.substr(0, length)))
         return HostProblem::ip_literal;
-    out.assign(sni);
-    for (auto& c : out)
-        if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+    out_length = length;
     return HostProblem::none;
+}
+
+HostProblem normalise_sni(std::string_view sni, TrailingDot trailing_dot, std::string& out) {
+    std::array<char, kMaxSniBytes> buf;
+    std::size_t length = 0;
+    const HostProblem problem = normalise_sni(sni, trailing_dot, buf, length);
+    out.assign(buf.data(), length);
+    return problem;
 }
 
 bool normalise_config_host(std::string_view name, TrailingDot trailing_dot, std::string& out,

@@ -1,6 +1,8 @@
 #pragma once
 // Host-name normalisation, rule L6 of selection.md, applied identically to the SNI a client sends
 // and to the host names in configured record keys.
+#include <cstddef>
+#include <span>
 #include <string>
 #include <string_view>
 
@@ -27,6 +29,12 @@ std::string describe(HostProblem problem, std::string_view name);
 // under TrailingDot::strip). Returns HostProblem::none on success; `out` is then the lookup host.
 // Never allocates when `out` already has capacity.
 HostProblem normalise_sni(std::string_view sni, TrailingDot trailing_dot, std::string& out);
+// The longest name normalise_sni can accept: 255 bytes and a trailing dot.
+inline constexpr std::size_t kMaxSniBytes = 256;
+// The same into fixed storage (the reader's, so reading a hello touches no std::string);
+// `out_length` is 0 unless the result is HostProblem::none.
+HostProblem normalise_sni(std::string_view sni, TrailingDot trailing_dot,
+                          std::span<char, kMaxSniBytes> out, std::size_t& out_length);
 
 // Normalises a host name from configuration (a netsh key, a config file): like normalise_sni, but
 // U-labels are converted to A-labels (IDNA 2008 via libidn2) and a leading "*." label is kept, as

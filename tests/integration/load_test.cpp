@@ -313,6 +313,30 @@ TEST_F(LoadTest, RequestModeKeepAlive) {
     EXPECT_EQ(r["request_latency_us"]["count"], 150);
 }
 
+// request --resume: the requests ride on resumed TLS 1.3 sessions.
+TEST_F(LoadTest, RequestModeResumes) {
+    start_serve();
+    auto r = load({"--mode", "request", "--resume", "--tls", "1.3", "--name", "a.load.test",
+                   "--connections", "30", "--concurrency", "2"});
+    expect_clean(r, 30);
+    EXPECT_GT(r["resumed"].get<std::uint64_t>(), 0u) << r.dump(2);
+    EXPECT_EQ(r["http_status"]["200"], 30) << r.dump(2);
+}
+
+// --hold: every slot keeps its connection open after the handshake until the run ends, and the
+// report counts them and reads the server's memory before and while they are held.
+TEST_F(LoadTest, HoldKeepsConnectionsOpenAndReadsServerMemory) {
+    start_serve();
+    auto r = load({"--mode", "handshake", "--name", "a.load.test", "--concurrency", "20", "--hold",
+                   "--duration", "1s", "--server-pid", std::to_string(serve_->pid())});
+    expect_clean(r, 20);  // one connection per slot, never closed and replaced
+    EXPECT_EQ(r["handshakes"], 20);
+    EXPECT_EQ(r["held"], 20) << r.dump(2);
+    EXPECT_GT(r["server"]["rss_before_bytes"].get<std::uint64_t>(), 0u) << r.dump(2);
+    EXPECT_GT(r["server"]["rss_end_bytes"].get<std::uint64_t>(), 0u) << r.dump(2);
+    EXPECT_TRUE(r["server"].contains("rss_per_held_connection_bytes")) << r.dump(2);
+}
+
 // --expect with the store the server really follows: every certificate is the predicted one.
 TEST_F(LoadTest, ExpectMatchingStoreHasNoMismatches) {
     start_serve();
@@ -381,6 +405,8 @@ TEST_F(LoadTest, BadUsageExitsTwo) {
         {"--target", "127.0.0.1:1", "--connections", "1", "--no-sni", "150%"},
         {"--target", "127.0.0.1:1", "--connections", "1", "--mode", "tickle"},
         {"--target", "127.0.0.1:1", "--connections", "1", "--dst", "127.0.0.1,x"},
+        {"--target", "127.0.0.1:1", "--connections", "1", "--hold"},  // --hold needs --duration
+        {"--target", "127.0.0.1:1", "--connections", "1", "--mode", "handshake", "--resume"},
     };
     for (const auto& c : cases) {
         std::vector<std::string> argv{"load"};

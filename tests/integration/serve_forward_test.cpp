@@ -101,11 +101,13 @@ class ServeForward : public ::testing::Test {
         EXPECT_FALSE(has_sanitizer_report(serve_->log())) << serve_->log();
     }
 
-    // Starts snibind serve on 127.0.0.1:port_ with `records` (YAML lines under `records:`).
-    ServeProcess& start(const std::string& records, const std::string& listen = {}) {
+    // Starts snibind serve on 127.0.0.1:port_ with `records` (YAML lines under `records:`) and
+    // `more` top-level YAML lines.
+    ServeProcess& start(const std::string& records, const std::string& listen = {},
+                        const std::string& more = {}) {
         auto path = dir_.path() / "config.yaml";
         std::ofstream(path) << "limits: { drain_timeout: 1s }\n"
-                            << "listen: "
+                            << more << "listen: "
                             << (listen.empty() ? "[\"127.0.0.1:" + p() + "\"]" : listen)
                             << "\nrecords:\n"
                             << records;
@@ -326,6 +328,48 @@ TEST_F(ServeForward, BackendDownClosesCleanlyAndLogs) {
     EXPECT_EQ(field(log[0], "action"), "forward");
     EXPECT_EQ(field(log[0], "result"), "backend_down");
     EXPECT_NE(field(log[0], "why").find(std::to_string(dead_port)), std::string::npos);
+}
+
+// `applications:` gives every store record of one appid an action, so a store of many names
+// forwards without a YAML entry per name; a record with its own `records:` entry keeps that one.
+// A forwarded record's certificate is the backend's: not loaded here, and no L9 failure for it.
+TEST_F(ServeForward, StoreRecordsForwardByTheirApplication) {
+    TestBackend backend;
+    const std::string app = "{4dc3e181-e14b-4a21-b022-59fc669b0914}";
+    auto block = [&](const std::string& host, const std::string& certhash) {
+        return "    Hostname:port                : " + host + ":" + p() + "\n" +
+               "    Certificate Hash             : " + certhash + "\n" +
+               "    Application ID               : " + app + "\n\n";
+    };
+    auto store = dir_.path() / "sslcert.txt";
+    std::ofstream(store) << "\nSSL Certificate bindings:\n-------------------------\n\n"
+                         << block("www.example.com", std::string(40, 'a'))  // not loaded
+                         << block("fwd.test", cert_.thumbprint.hex());
+    start("  \"hostnameport=fwd.test:" + p() + "\": { action: terminate }\n", {},
+          "store: " + store.string() + "\ncertificates: [" + cert_.pem.string() +
+              "]\napplications:\n  \"" + app + "\": { action: forward, backend: \"" +
+              backend.address() + "\" }\n");
+
+    const std::string hello = hello_fixture("openssl-sni.bin");  // SNI www.example.com
+    TcpClient client("127.0.0.1", port_);
+    ASSERT_TRUE(client.send(hello));
+    client.shutdown_write();
+    EXPECT_EQ(client.read_all(), "");
+    auto received = backend.wait_for(1);
+    ASSERT_EQ(received.size(), 1u);
+    EXPECT_EQ(received[0], hello);
+
+    auto s = s_client("127.0.0.1:" + p(), "fwd.test");
+    EXPECT_EQ(s.thumbprint, cert_.thumbprint.hex()) << s.output;
+    EXPECT_EQ(backend.accepted(), 1u);
+
+    auto log = stop_and_read_log();
+    ASSERT_EQ(log.size(), 2u) << serve_->access_log();
+    for (const auto& line : log) {
+        EXPECT_EQ(field(line, "action"),
+                  field(line, "sni") == "www.example.com" ? "forward" : "terminate")
+            << serve_->access_log();
+    }
 }
 
 // L7 applies in forward mode too: a record with disablelegacytls refuses a client that offers

@@ -349,6 +349,23 @@ TEST(ConfigGood, ForwardWithProxyProtocolV1) {
     EXPECT_EQ(to_string(Action::terminate), "terminate");
 }
 
+TEST(ConfigGood, ApplicationsMapAnAppidToAnAction) {
+    Config c = parse_ok(minimal(R"(applications:
+  "{4dc3e181-e14b-4a21-b022-59fc669b0914}": { action: forward, backend: "127.0.0.1:9000", proxy_protocol: v2 }
+  "{00000000-0000-0000-0000-000000000001}": { action: terminate }
+)"));
+    ASSERT_EQ(c.applications.size(), 2u);
+    const RecordEntry& a = c.applications[0];
+    ASSERT_TRUE(a.appid);
+    EXPECT_EQ(a.appid->to_string(), "{4dc3e181-e14b-4a21-b022-59fc669b0914}");
+    EXPECT_EQ(a.action, Action::forward);
+    EXPECT_EQ(a.backend, endpoint("127.0.0.1:9000"));
+    EXPECT_EQ(a.proxy_protocol, proxy::ProxyVersion::v2);
+    EXPECT_EQ(a.line, 3);  // after minimal()'s listen line and "applications:"
+    EXPECT_EQ(c.applications[1].action, Action::terminate);
+    EXPECT_TRUE(c.records.empty());
+}
+
 TEST(ConfigGood, SiteBackendsAndPaths) {
     Config c = parse_ok(minimal(R"(sites:
   - name: a
@@ -527,6 +544,24 @@ TEST(ConfigBad, LineAndReason) {
         {"bad admin", minimal("admin: 9443\n"), 2, "admin: '9443' is not ADDR:PORT"},
         {"backend_verify not boolean", minimal("backend_verify: sometimes\n"), 2,
          "backend_verify: 'sometimes' is not true or false"},
+        {"application not a GUID", minimal("applications:\n  \"app1\": { action: terminate }\n"), 3,
+         "applications: 'app1' is not a GUID"},
+        {"application twice",
+         minimal("applications:\n  \"{00000000-0000-0000-0000-000000000001}\": { action: "
+                 "terminate }\n  \"{00000000-0000-0000-0000-000000000001}\": { action: "
+                 "terminate }\n"),
+         4, "is given twice (line 3)"},
+        {"application without settings",
+         minimal("applications:\n  \"{00000000-0000-0000-0000-000000000001}\":\n"), 3,
+         "give it an action"},
+        {"application with a certificate",
+         minimal("applications:\n  \"{00000000-0000-0000-0000-000000000001}\": { certificate: "
+                 "a.pem }\n"),
+         3, "unknown key 'certificate'"},
+        {"application forward without backend",
+         minimal("applications:\n  \"{00000000-0000-0000-0000-000000000001}\": { action: "
+                 "forward }\n"),
+         3, "action: forward needs a backend"},
     };
     for (const auto& c : cases) {
         SCOPED_TRACE(c.name);

@@ -359,6 +359,17 @@ TEST(LoadServerCpu, ProcStatFields) {
     EXPECT_GT(self->count(), 0);
 }
 
+TEST(LoadServerMemory, VmRssFromProcStatus) {
+    EXPECT_EQ(parse_status_rss_bytes("Name:\tsnibind\nVmPeak:\t  99 kB\nVmRSS:\t    5120 kB\n"),
+              5120u * 1024);
+    EXPECT_EQ(parse_status_rss_bytes("Name:\tx\nVmRSS:\t12\n"), std::nullopt);  // no unit
+    EXPECT_EQ(parse_status_rss_bytes("Name:\tx\nVmHWM:\t12 kB\n"), std::nullopt);
+    // Our own process is resident.
+    auto own = process_rss_bytes(getpid());
+    ASSERT_TRUE(own);
+    EXPECT_GT(*own, 0u);
+}
+
 Record record(RecordKey key, const char* thumbprint, std::uint32_t flags = kDefaultRecordFlags) {
     Record r;
     r.key = std::move(key);
@@ -415,7 +426,9 @@ TEST(LoadReport, JsonCarriesEveryNumber) {
     r.connect_latency.record(100);
     r.expect = true;
     r.expect_checked = 10;
-    r.server = ServerCpu{123, std::chrono::microseconds(5000)};
+    r.server = ServerUsage{123, std::chrono::microseconds(5000), 10u << 20, 12u << 20};
+    r.hold = true;
+    r.held = 8;
     auto j = report_json(r);
     EXPECT_EQ(j["connections_per_second"], 5.0);
     EXPECT_EQ(j["requests_per_second"], 15.0);
@@ -426,6 +439,12 @@ TEST(LoadReport, JsonCarriesEveryNumber) {
     EXPECT_EQ(j["expect"]["mismatches"], 0);
     EXPECT_EQ(j["server"]["cpu_us_per_connection"], 500.0);
     EXPECT_NE(report_text(r).find("500.0 µs per connection"), std::string::npos);
+    // 2 MiB more while 8 connections were held: 256 KiB each.
+    EXPECT_EQ(j["held"], 8);
+    EXPECT_EQ(j["server"]["rss_per_held_connection_bytes"], 262144.0);
+    EXPECT_NE(report_text(r).find("8 connections at the end, 256.0 KiB of server memory each"),
+              std::string::npos)
+        << report_text(r);
 }
 
 }  // namespace

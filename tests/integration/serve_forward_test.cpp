@@ -10,6 +10,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <chrono>
 #include <condition_variable>
 #include <fstream>
 #include <iterator>
@@ -18,6 +19,7 @@
 #include <set>
 #include <thread>
 
+#include <fmt/format.h>
 #include <openssl/ssl.h>
 
 #include "serve_process.h"
@@ -370,6 +372,52 @@ TEST_F(ServeForward, StoreRecordsForwardByTheirApplication) {
                   field(line, "sni") == "www.example.com" ? "forward" : "terminate")
             << serve_->access_log();
     }
+}
+
+// Whether a socket of this host is in SYN_SENT towards 127.0.0.1:port (/proc/net/tcp, state 02).
+bool connecting_to(std::uint16_t port) {
+    std::ifstream tcp("/proc/net/tcp");
+    const std::string remote = fmt::format(" 0100007F:{:04X} 02 ", port);
+    for (std::string line; std::getline(tcp, line);)
+        if (line.find(remote) != std::string::npos) return true;
+    return false;
+}
+
+// A backend whose accept queue is full drops snibind's SYN: connect() cannot finish at once, the
+// first sendmsg finds the socket not connected yet (EAGAIN), and the replay must wait for the
+// connection, which the kernel's SYN retransmission completes once the queue has room.
+TEST_F(ServeForward, BackendStillConnectingGetsTheReplayOnceConnected) {
+    std::uint16_t backend_port = 0;
+    const int listener = listen_on_loopback(backend_port, 0);  // a queue of one
+    TcpClient filler("127.0.0.1", backend_port);               // ... now full
+    start("  \"" + example_key(p()) + "\": { certificate: " + cert_.pem.string() +
+          ", action: forward, backend: \"127.0.0.1:" + std::to_string(backend_port) + "\" }\n");
+    const std::string hello = hello_fixture("openssl-sni.bin");
+    TcpClient client("127.0.0.1", port_);
+    ASSERT_TRUE(client.send(hello));
+    client.shutdown_write();
+
+    // Wait until snibind's SYN is out (and dropped), then make room.
+    for (int i = 0; i < 10000 && !connecting_to(backend_port); ++i)
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    ASSERT_TRUE(connecting_to(backend_port)) << "snibind never started connecting";
+    close(accept4(listener, nullptr, nullptr, SOCK_CLOEXEC));               // the filler
+    const int backend = accept4(listener, nullptr, nullptr, SOCK_CLOEXEC);  // snibind, retried
+    ASSERT_GE(backend, 0);
+    std::string got;
+    char buf[4096];
+    for (ssize_t n; (n = recv(backend, buf, sizeof buf, 0)) > 0;)
+        got.append(buf, static_cast<std::size_t>(n));
+    EXPECT_EQ(got, hello);  // everything, once, after the wait
+    ASSERT_EQ(send(backend, "answer", 6, MSG_NOSIGNAL), 6);
+    close(backend);
+    close(listener);
+    EXPECT_EQ(client.read_all(), "answer");
+
+    auto log = stop_and_read_log();
+    ASSERT_EQ(log.size(), 1u) << serve_->access_log();
+    EXPECT_EQ(field(log[0], "action"), "forward");
+    EXPECT_EQ(field(log[0], "result"), "closed");
 }
 
 // L7 applies in forward mode too: a record with disablelegacytls refuses a client that offers

@@ -89,8 +89,12 @@ stop_server() {
   for _ in $(seq 100); do kill -0 "$server" 2>/dev/null || break; sleep 0.1; done
   kill -KILL "$server" 2>/dev/null || true
   wait "$server" 2>/dev/null || true
-  # Let TIME_WAIT sockets of the last run not count against the next server's port.
-  until ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; do sleep 0.05; done
+  # The next server binds the same port: wait until nothing answers there any more.
+  local deadline=$((SECONDS + 30))
+  while (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; do
+    [ $SECONDS -lt $deadline ] || { echo "compare.sh: port $port is still taken" >&2; return 1; }
+    sleep 0.05
+  done
 }
 rss_kib() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
 

@@ -270,19 +270,17 @@ sniproxy_forward() {  # FILE BACKEND_PORT
   } >"$1"
 }
 
+# Where PEER's configuration for SETUP lives (snibind's is YAML).
+config() { local ext=cfg; [ "$1" = snibind ] && ext=yaml; echo "$conf/$1-$2.$ext"; }
+
 write_store "$conf/store-3.txt" 0
 for p in snibind haproxy nginx sniproxy; do
-  ext=yaml; [ $p = snibind ] || ext=cfg
-  "${p}_forward" "$conf/$p-forward.$ext" "$reply_port"
-  "${p}_forward" "$conf/$p-idle.$ext" "$silent_port"
+  "${p}_forward" "$(config $p forward)" "$reply_port"
+  "${p}_forward" "$(config $p idle)" "$silent_port"
 done
 for kind in ecdsa rsa; do
-  for p in snibind haproxy nginx; do
-    ext=yaml; [ $p = snibind ] || ext=cfg
-    "${p}_terminate" "$conf/$p-$kind.$ext" "$kind"
-  done
+  for p in snibind haproxy nginx; do "${p}_terminate" "$(config $p $kind)" "$kind"; done
 done
-config() { local ext=cfg; [ "$1" = snibind ] && ext=yaml; echo "$conf/$1-$2.$ext"; }
 
 start_backend reply "$reply_port"
 start_backend http "$http_port"
@@ -339,8 +337,8 @@ import sys
 with open('$conf/names-1m.txt', 'w') as f, open('$conf/haproxy-1m.map', 'w') as m:
     for i in range(1000000):
         f.write(f'n{i}.bench.test\n'); m.write(f'n{i}.bench.test be\n')"
-  snibind_forward "$conf/snibind-1m.yaml" "$reply_port" "$conf/store-1m.txt"
-  haproxy_forward "$conf/haproxy-1m.cfg" "$reply_port" "$conf/haproxy-1m.map"
+  snibind_forward "$(config snibind 1m)" "$reply_port" "$conf/store-1m.txt"
+  haproxy_forward "$(config haproxy 1m)" "$reply_port" "$conf/haproxy-1m.map"
   for peer in snibind haproxy; do
     for size in forward 1m; do  # startup and memory: 3 names, then 1 000 000
       t0=$(date +%s.%N)

@@ -2,7 +2,7 @@
 # Builds and runs every test: the release build of snibind and the benchmarks (the build the
 # README's run command and docker/Dockerfile use), the whole suite under ASan+UBSan (unit,
 # integration with real clients, the browser test), the concurrency tests under TSan, and each
-# fuzz target for FUZZ_SECONDS (default 20 each). On 2 cores it takes about 25 minutes; the
+# fuzz target for FUZZ_SECONDS (default 20 each). On 2 cores it takes about 13 minutes; the
 # ASan build dominates. `ctest --preset release` runs the same suite without sanitizers.
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -269,9 +269,7 @@ class Checker {
                     fmt::format("use a port outside 44300-44399, or netsh http delete sslcert {}",
                                 subject()));
             }
-            // A forwarded record's certificate is the backend's business: snibind never serves it.
-            const config::RecordEntry* action = rt_.action(r.action_id);
-            if (!r.certhash || (action && action->action == config::Action::forward)) continue;
+            if (!r.certhash || rt_.forward_action(r.action_id)) continue;
             auto cert = rt_.certificates.find(*r.certhash);
             if (!cert) {
                 add(Severity::error, "certificate_missing", "L9", subject(),

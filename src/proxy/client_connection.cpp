@@ -172,8 +172,7 @@ void ClientConnection::dispatch() {
             break;
     }
 
-    const config::RecordEntry* entry = runtime_->action(decision.action_id);
-    if (entry && entry->action == config::Action::forward) {
+    if (const config::RecordEntry* entry = runtime_->forward_action(decision.action_id)) {
         trace_.log.action = "forward";
         if (!offers_allowed_version(hello.versions(), decision.flags)) {
             alert_and_close(kAlertProtocolVersion, "version_refused",

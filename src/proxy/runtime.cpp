@@ -108,9 +108,8 @@ bool SelectionCertificates::has_ccs_file(std::string_view file_name) const {
 }
 
 bool SelectionCertificates::key_usable(const Record& record, std::string_view ccs_file) const {
-    const config::RecordEntry* entry = runtime_.action(record.action_id);
-    if (entry && entry->action == config::Action::forward) return true;
-    return runtime_.certificates.key_usable(record, ccs_file);
+    return runtime_.forward_action(record.action_id) ||
+           runtime_.certificates.key_usable(record, ccs_file);
 }
 
 std::shared_ptr<const certs::Certificate> Runtime::certificate_for(const Decision& d) const {

@@ -70,6 +70,12 @@ struct Runtime {
         i -= config.records.size();
         return i < config.applications.size() ? &config.applications[i] : nullptr;
     }
+    // The entry when it forwards, else nullptr: a forwarded record's certificate is the
+    // backend's to serve, never snibind's (selection's L9, check, the proxy all ask this).
+    const config::RecordEntry* forward_action(std::uint32_t action_id) const {
+        const config::RecordEntry* entry = action(action_id);
+        return entry && entry->action == config::Action::forward ? entry : nullptr;
+    }
     // The certificate a decision serves: by hash, or the CCS file. nullptr when missing.
     std::shared_ptr<const certs::Certificate> certificate_for(const Decision& d) const;
     boost::asio::ssl::context* server_context(const certs::Certificate* cert) const;

@@ -1,16 +1,22 @@
 #!/usr/bin/env bash
 # Installs the Debian 12 packages snibind needs. Idempotent and quiet when all is present.
+# Each list is what a bare Debian 12 (debootstrap --variant=minbase) lacks for that job;
+# scripts/check-deps.sh fails CI when the build uses a package that no list names or pulls in,
+# and scripts/fresh-check.sh runs the README's two commands on such a bare root.
 #   scripts/deps.sh build    what `snibind` needs to build and run
+#   scripts/deps.sh lab      + what the commands scripts/run-lab.sh prints need (curl)
 #   scripts/deps.sh test     + what the test suite needs (clang for the fuzzers, real clients,
 #                            Chromium and Node for the console's browser test; `npm ci` then
 #                            installs playwright-core into tests/browser, see scripts/test.sh)
 #   scripts/deps.sh capture  + the real clients that tests/data/clienthello is captured from
 #   scripts/deps.sh bench    + the peers bench/compare.sh measures (HAProxy, nginx with the
 #                            stream module, sniproxy); their services are not started
+#   scripts/deps.sh --list JOB   prints JOB's packages, one a line, and installs nothing
 set -euo pipefail
 build=(cmake ninja-build g++ pkg-config libboost1.81-dev libssl-dev openssl node-llhttp liburcu-dev
        libabsl-dev libcli11-dev libfmt-dev nlohmann-json3-dev libyaml-cpp-dev libspdlog-dev
-       libidn2-dev libgtest-dev libgmock-dev libbenchmark-dev)
+       libidn2-dev libxml2-dev libgtest-dev libgmock-dev libbenchmark-dev)
+lab=(curl)
 test=(clang libclang-rt-14-dev curl python3 chromium)
 capture=(gnutls-bin default-jre-headless)
 bench=(haproxy nginx libnginx-mod-stream sniproxy python3)
@@ -20,13 +26,17 @@ want=("${build[@]}")
 node_pkgs=()
 command -v node >/dev/null || node_pkgs+=(nodejs)
 command -v npm >/dev/null || node_pkgs+=(npm)
+list_only=0
+if [ "${1:-}" = "--list" ]; then list_only=1; shift; fi
 case "${1:-build}" in
   build) ;;
+  lab) want+=("${lab[@]}") ;;
   test) want+=("${test[@]}" "${node_pkgs[@]}") ;;
   capture) want+=("${test[@]}" "${node_pkgs[@]}" "${capture[@]}") ;;
   bench) want+=("${bench[@]}") ;;
-  *) echo "usage: $0 build|test|capture|bench" >&2; exit 2 ;;
+  *) echo "usage: $0 [--list] build|lab|test|capture|bench" >&2; exit 2 ;;
 esac
+if [ "$list_only" -eq 1 ]; then printf '%s\n' "${want[@]}"; exit 0; fi
 missing=()
 for p in "${want[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -5,6 +5,7 @@
 # folder, and a second loopback address (127.0.0.2) with its own IP record. Ctrl-C stops it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+scripts/deps.sh lab  # the build's packages and curl, which the commands printed below use
 scripts/build.sh release snibind
 scripts/lab-certs.sh config/lab-certs
 

@@ -14,10 +14,22 @@ jobs=$(nproc)
 
 echo "== release build: snibind and the benchmarks"
 scripts/build.sh release snibind reader_bench selection_bench
+# Every header and library that build used must come from a package `deps.sh build` names or
+# pulls in: a package preinstalled on this machine must not hide a gap on a bare Debian 12.
+python3 scripts/check-deps.py build/release build
 
 echo "== ASan+UBSan build and the whole test suite"
 cmake --preset asan >/dev/null
 cmake --build --preset asan -j "$jobs"
+python3 scripts/check-deps.py build/asan test
+# The check's own test: with libxml2-dev (used by src/iis) left out of the list, it must fail
+# and name the package.
+if python3 scripts/check-deps.py build/asan test --omit libxml2-dev 2>/tmp/check-deps-self.$$; then
+  echo "check-deps.py passed a list without libxml2-dev" >&2; exit 1
+fi
+grep -q "libxml2-dev is used by the build" /tmp/check-deps-self.$$ ||
+  { cat /tmp/check-deps-self.$$ >&2; echo "check-deps.py did not name libxml2-dev" >&2; exit 1; }
+rm -f /tmp/check-deps-self.$$
 ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 ctest --preset asan -j "$jobs"
 
 echo "== TSan: concurrency tests"
@@ -28,3 +40,4 @@ TSAN_OPTIONS=halt_on_error=1 ctest --preset tsan
 export FUZZ_SECONDS="${FUZZ_SECONDS:-20}"
 echo "== fuzzing: every target for $FUZZ_SECONDS s"
 scripts/fuzz.sh
+python3 scripts/check-deps.py build/fuzz test

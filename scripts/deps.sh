@@ -10,7 +10,8 @@
 #                            installs playwright-core into tests/browser, see scripts/test.sh)
 #   scripts/deps.sh capture  + the real clients that tests/data/clienthello is captured from
 #   scripts/deps.sh bench    + the peers bench/compare.sh measures (HAProxy, nginx with the
-#                            stream module, sniproxy); their services are not started
+#                            stream module, sniproxy; their services are not started) and
+#                            BoringSSL for bench/tls_bakeoff.cpp
 #   scripts/deps.sh --list JOB   prints JOB's packages, one a line, and installs nothing
 set -euo pipefail
 build=(cmake ninja-build g++ pkg-config libboost1.81-dev libssl-dev openssl node-llhttp liburcu-dev
@@ -19,7 +20,7 @@ build=(cmake ninja-build g++ pkg-config libboost1.81-dev libssl-dev openssl node
 lab=(curl)
 test=(clang libclang-rt-14-dev curl python3 chromium)
 capture=(gnutls-bin default-jre-headless)
-bench=(haproxy nginx libnginx-mod-stream sniproxy python3)
+bench=(haproxy nginx libnginx-mod-stream sniproxy python3 android-libboringssl-dev)
 want=("${build[@]}")
 # Node and npm for the browser test: Debian's packages, unless a node with npm is already there
 # (a NodeSource nodejs ships npm itself and conflicts with Debian's npm package).

@@ -13,7 +13,7 @@ scripts/deps.sh test
 jobs=$(nproc)
 
 echo "== release build: snibind and the benchmarks"
-scripts/build.sh release snibind reader_bench selection_bench
+scripts/build.sh release snibind reader_bench selection_bench tls_bakeoff_openssl
 # Every header and library that build used must come from a package `deps.sh build` names or
 # pulls in: a package preinstalled on this machine must not hide a gap on a bare Debian 12.
 python3 scripts/check-deps.py build/release build

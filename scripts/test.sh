@@ -12,6 +12,10 @@ scripts/deps.sh test
   (cd tests/browser && npm ci --no-audit --no-fund --loglevel=error)
 jobs=$(nproc)
 
+# Every rule id the code, tests and README cite (L1-L9, S1-S4, I1-I7, sections, pitfalls, the
+# reader's design rules) must be written down in src/bindings/README.md or src/tls/README.md.
+bash scripts/check-rule-ids.sh
+
 echo "== release build: snibind and the benchmarks"
 scripts/build.sh release snibind reader_bench selection_bench tls_bakeoff_openssl
 # Every header and library that build used must come from a package `deps.sh build` names or

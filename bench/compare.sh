@@ -104,6 +104,9 @@ start_backend() {  # MODE PORT
   wait_port "$2"
 }
 
+# The load generator runs as worker processes, one per core it is given (issue 14): here
+# `taskset -c 1` gives it one core, so one worker; the JSON also holds its own CPU per connection
+# (load_cpu), next to the server's.
 load() {  # FILE ARGS...: one measured run, its JSON kept
   local file=$1; shift
   taskset -c 1 "$snibind" load --target "127.0.0.1:$port" --server-pid "$server" --json "$@" \

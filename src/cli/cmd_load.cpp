@@ -2,6 +2,7 @@
 #include <unistd.h>
 
 #include <csignal>
+#include <cstdio>
 #include <fstream>
 #include <iostream>
 #include <iterator>
@@ -11,7 +12,9 @@
 #include "load/expectations.h"
 #include "load/hello_template.h"
 #include "load/load_options.h"
-#include "load/load_runner.h"
+#include "load/load_workers.h"
+#include "load/worker_plan.h"
+#include "report/json_output.h"
 
 namespace snibind::cli {
 
@@ -26,6 +29,8 @@ struct LoadArguments {
     std::size_t concurrency = 1, split_records = 1, split_writes = 1, keepalive = 1;
     std::uint64_t connections = 0;  // 0: not given
     unsigned threads = 1;
+    unsigned workers = 0;  // 0: not given
+    std::string worker;    // hidden: "I/N" in a worker process
     std::uint64_t seed = 1;
     pid_t server_pid = 0;  // 0: not given
     bool one_byte_writes = false, json = false, hold = false, resume = false;
@@ -133,6 +138,31 @@ std::optional<load::LoadOptions> to_options(const LoadArguments& a, std::string&
     return o;
 }
 
+// The hidden --worker "I/N": this process is worker I of N.
+std::optional<std::pair<unsigned, unsigned>> parse_worker(const std::string& text) {
+    unsigned index = 0, count = 0;
+    char slash = 0, extra = 0;
+    if (std::sscanf(text.c_str(), "%u%c%u%c", &index, &slash, &count, &extra) != 3 ||
+        slash != '/' || count == 0 || index >= count)
+        return std::nullopt;
+    return std::pair{index, count};
+}
+
+// This process's command line, to start the workers with: /proc/self/cmdline holds it exactly
+// as given, so a worker parses the same options the parent did.
+std::vector<std::string> own_command_line() {
+    std::ifstream in("/proc/self/cmdline", std::ios::binary);
+    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    std::vector<std::string> argv;
+    for (std::size_t at = 0; at < text.size();) {
+        const auto end = text.find('\0', at);
+        argv.push_back(text.substr(at, end - at));
+        if (end == std::string::npos) break;
+        at = end + 1;
+    }
+    return argv;
+}
+
 }  // namespace
 
 void add_load_command(CLI::App& app, int& exit_code) {
@@ -140,7 +170,12 @@ void add_load_command(CLI::App& app, int& exit_code) {
         "load",
         "Load-test any TLS server or SNI proxy (snibind, HAProxy, nginx, ...) and report\n"
         "connections per second, latency percentiles, errors by kind, the certificate served\n"
-        "per name and, with --server-pid, the server's CPU time per connection.\n"
+        "per name, its own CPU per connection and, with --server-pid, the server's.\n"
+        "The load runs in --workers processes (default: one per core it may run on), which\n"
+        "share no OpenSSL locks; one report adds them up exactly. With --rate, latency\n"
+        "counts from each connection's intended start (coordinated omission corrected).\n"
+        "Ctrl-C or SIGTERM ends the run early and reports it; a worker that dies is named,\n"
+        "its counts are marked missing, and the exit status is 1.\n"
         "Modes: hello (send a real captured ClientHello, wait for the first byte back or the\n"
         "close: no crypto on this side, for forwarding proxies), handshake (full TLS handshake\n"
         "with OpenSSL, then close), resume (TLS 1.3 ticket or TLS 1.2 session id per name),\n"
@@ -165,8 +200,15 @@ void add_load_command(CLI::App& app, int& exit_code) {
     cmd->add_option("--rate", a->rate, "at most this many connection starts (1000/s, 60/m)");
     cmd->add_option("--warmup", a->warmup, "run this long first without counting (2s)");
     cmd->add_option("--timeout", a->timeout, "give up on a connection after this (default 10s)");
-    cmd->add_option("--threads,-t", a->threads, "threads, one event loop each (default 1)")
+    auto* threads =
+        cmd->add_option("--threads,-t", a->threads,
+                        "threads in each worker process, one event loop each (default 1)")
+            ->check(CLI::Range(1u, 1024u));
+    cmd->add_option("--workers,-w", a->workers,
+                    "worker processes (default: one per core this process may run on, or 1\n"
+                    "when --threads is given): processes share no OpenSSL locks")
         ->check(CLI::Range(1u, 1024u));
+    cmd->add_option("--worker", a->worker, "internal: this process is worker I/N")->group("");
     cmd->add_option("--names", a->names_file, "file of server names, one a line")
         ->check(CLI::ExistingFile);
     cmd->add_option("--name", a->names, "a server name (repeatable)")->allow_extra_args(false);
@@ -205,12 +247,13 @@ void add_load_command(CLI::App& app, int& exit_code) {
                   "keep each connection open and idle once its hello is sent (hello mode) or\n"
                   "its handshake and requests are done, until --duration ends");
     cmd->add_option("--server-pid", a->server_pid,
-                    "report this process's CPU time per connection (user + system) and its\n"
-                    "memory (RSS) at the start and the end (per held connection with --hold)")
+                    "report this process's CPU time per connection (user + system, all its\n"
+                    "threads and descendant processes, as nginx's workers) and its memory (RSS)\n"
+                    "at the start and the end (per held connection with --hold)")
         ->check(CLI::Range(1, INT32_MAX));
     cmd->add_flag("--json", a->json, "print one JSON object with every number");
 
-    cmd->callback([a, duration, connections, &exit_code] {
+    cmd->callback([a, duration, connections, threads, &exit_code] {
         if (duration->count() == 0 && connections->count() == 0) {
             std::cerr << "snibind load: give --duration or --connections\n";
             exit_code = 2;
@@ -236,17 +279,43 @@ void add_load_command(CLI::App& app, int& exit_code) {
         }
         // OpenSSL writes to the socket itself; a server that resets must not kill us.
         std::signal(SIGPIPE, SIG_IGN);
-        auto report = load::run_load(*options, expect ? &*expect : nullptr, error);
+        if (!a->worker.empty()) {
+            auto worker = parse_worker(a->worker);
+            if (!worker) {
+                std::cerr << "snibind load: --worker '" << a->worker << "' is not I/N\n";
+                exit_code = 2;
+                return;
+            }
+            exit_code = load::run_worker_process(
+                load::worker_options(*options, worker->first, worker->second),
+                expect ? &*expect : nullptr);
+            return;
+        }
+        const unsigned wanted =
+            a->workers ? a->workers
+                       : load::default_workers(load::available_cores(), threads->count() > 0);
+        options->workers = load::effective_workers(wanted, *options);
+        const std::vector<std::string> argv = own_command_line();
+        auto report = load::run_workers(
+            *options,
+            [&argv](unsigned index, unsigned count) {
+                std::vector<std::string> command = argv;
+                command.push_back("--worker");
+                command.push_back(std::to_string(index) + "/" + std::to_string(count));
+                return command;
+            },
+            error);
         if (!report) {
             std::cerr << "snibind load: " << error << "\n";
             exit_code = 1;
             return;
         }
         if (a->json)
-            std::cout << load::report_json(*report).dump(2) << "\n";
+            std::cout << snibind::report::json_text(load::report_json(*report)) << "\n";
         else
             std::cout << load::report_text(*report);
-        exit_code = 0;
+        // A worker that died or failed: the totals lack its counts (the report says whose).
+        exit_code = report->complete() ? 0 : 1;
     });
 }
 

@@ -1,7 +1,7 @@
 #pragma once
 // --expect STORE: the certificate each (destination, name) should get, predicted by the core's
-// selection (select_certificate, selection.md L1-L9) over a netsh text store. Pure apart from
-// load(), which reads the store file.
+// selection (select_certificate, src/bindings/README.md L1-L9) over a netsh text store. Pure apart
+// from load(), which reads the store file.
 #include <cstddef>
 #include <filesystem>
 #include <optional>

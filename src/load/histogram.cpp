@@ -39,6 +39,42 @@ void LatencyHistogram::merge(const LatencyHistogram& other) {
     max_ = std::max(max_, other.max_);
 }
 
+LatencyHistogram::Snapshot LatencyHistogram::snapshot() const {
+    Snapshot s;
+    for (std::size_t i = 0; i < kBuckets; ++i)
+        if (counts_[i] != 0) s.buckets.emplace_back(i, counts_[i]);
+    s.count = count_;
+    s.sum = sum_;
+    s.min = min();
+    s.max = max_;
+    return s;
+}
+
+std::optional<LatencyHistogram> LatencyHistogram::from_snapshot(const Snapshot& s) {
+    LatencyHistogram h;
+    if (s.count == 0) {
+        if (!s.buckets.empty() || s.sum != 0 || s.min != 0 || s.max != 0) return std::nullopt;
+        return h;
+    }
+    if (s.min > s.max || s.max > kMaxValue || s.buckets.empty() ||
+        s.buckets.front().first != bucket_of(s.min) || s.buckets.back().first != bucket_of(s.max))
+        return std::nullopt;
+    std::uint64_t total = 0;
+    std::size_t next = 0;  // buckets strictly ascending: none repeated
+    for (const auto& [index, n] : s.buckets) {
+        if (index < next || index >= kBuckets || n == 0 || total + n < total) return std::nullopt;
+        h.counts_[index] = n;
+        total += n;
+        next = index + 1;
+    }
+    if (total != s.count) return std::nullopt;
+    h.count_ = s.count;
+    h.sum_ = s.sum;
+    h.min_ = s.min;
+    h.max_ = s.max;
+    return h;
+}
+
 std::uint64_t LatencyHistogram::percentile(double percent) const {
     if (count_ == 0) return 0;
     // The epsilon keeps 99.9% of 1000 at rank 999: 99.9 / 100 * 1000 is 999.0000000000001.

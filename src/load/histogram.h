@@ -5,6 +5,9 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <optional>
+#include <utility>
+#include <vector>
 
 namespace snibind::load {
 
@@ -22,6 +25,20 @@ class LatencyHistogram {
     // The smallest recorded value (to bucket precision) that at least `percent` % of the values
     // do not exceed; 0 when empty. percentile(100) is max().
     std::uint64_t percentile(double percent) const;
+
+    // Everything a histogram holds, with only the buckets that are not empty: what a worker
+    // process sends its parent, so that the parent's merge is exact (the same as if one
+    // process had recorded every value), never an average of percentiles.
+    struct Snapshot {
+        std::vector<std::pair<std::size_t, std::uint64_t>> buckets;  // index, count; ascending
+        std::uint64_t count = 0, sum = 0, min = 0, max = 0;
+    };
+    Snapshot snapshot() const;
+    // The histogram a snapshot describes; nullopt when it cannot be one (a bucket out of range
+    // or repeated, counts that do not add up to `count`, min or max outside their buckets).
+    static std::optional<LatencyHistogram> from_snapshot(const Snapshot& s);
+
+    bool operator==(const LatencyHistogram&) const = default;
 
     // Exposed for tests: the bucket of a value, and the largest value that shares it.
     static std::size_t bucket_of(std::uint64_t value);

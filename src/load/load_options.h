@@ -32,10 +32,17 @@ struct LoadOptions {
     std::size_t concurrency = 1;                       // connections in flight at any time
     std::optional<std::chrono::nanoseconds> duration;  // either this ...
     std::optional<std::uint64_t> connections;          // ... or this
-    double rate = 0;                                   // connection starts per second; 0: no limit
-    std::chrono::nanoseconds warmup{0};                // run, but do not count, for this long first
+    // Connection starts per second for the whole run (all workers); 0: no limit. With a rate,
+    // latency counts from the time a connection was due to start, not from when it could
+    // (coordinated omission, as wrk2 corrects it).
+    double rate = 0;
+    std::chrono::nanoseconds warmup{0};  // run, but do not count, for this long first
     std::chrono::nanoseconds timeout = std::chrono::seconds(10);  // per connection
-    unsigned threads = 1;
+    unsigned threads = 1;  // event loops (threads) in each worker process
+    unsigned workers = 1;  // worker processes for the whole run
+    // In a worker process: which one it is, of how many. Its share of the run, its random
+    // streams and its place in the --rate schedule follow from them (worker_plan.h).
+    unsigned worker_index = 0, worker_count = 1;
 
     std::vector<std::string> names;  // empty: no connection sends SNI
     double zipf = 0;                 // 0: names drawn uniformly

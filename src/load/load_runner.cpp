@@ -19,6 +19,7 @@
 #include <condition_variable>
 #include <cstdio>
 #include <exception>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <thread>
@@ -29,6 +30,7 @@
 #include "load/hello_template.h"
 #include "load/sampling.h"
 #include "load/server_cpu.h"
+#include "load/worker_plan.h"
 #include "proxy/asio_endpoint.h"
 
 namespace snibind::load {
@@ -76,6 +78,11 @@ struct Plan {
     SSL_CTX* ssl_ctx = nullptr;
     Clock::time_point start, measure_start;
     std::optional<Clock::time_point> measure_end;
+    // When a stop command ended the run early (Ctrl-C): nothing that ends later is counted.
+    std::atomic<Clock::rep> stopped_at{Clock::time_point::max().time_since_epoch().count()};
+    Clock::time_point stop_time() const {
+        return Clock::time_point(Clock::duration(stopped_at.load(std::memory_order_acquire)));
+    }
     std::atomic<std::uint64_t> tickets{0};  // measured connections started (--connections)
     std::atomic<std::uint64_t> paced{0};    // connections started (--rate)
 
@@ -91,6 +98,10 @@ struct Attempt {
     std::size_t destination = 0;
     bool measured = false;
     Clock::time_point started;
+    // --rate: when the schedule wanted it to start. Latency counts from here, so a server that
+    // stalls is charged for the connections it kept from starting on time (coordinated
+    // omission, as wrk2 corrects it); without a rate, the same as `started`.
+    Clock::time_point due;
     std::optional<Clock::duration> connect_latency;
     std::string error;  // the first error, as a report kind; empty: none
     bool replied = false, closed_without_reply = false;
@@ -110,15 +121,14 @@ struct ThreadStats {
     Clock::time_point last_completion{};
 };
 
-class Worker;
+class Loop;
 
 // One connection at a time, over and over: its socket, timers and reusable buffers.
 struct Slot {
-    explicit Slot(asio::io_context& io, Worker& w)
-        : socket(io), watchdog(io), pacer(io), worker(w) {}
+    explicit Slot(asio::io_context& io, Loop& w) : socket(io), watchdog(io), pacer(io), loop(w) {}
     tcp::socket socket;
     asio::steady_timer watchdog, pacer;
-    Worker& worker;
+    Loop& loop;
     std::uint64_t generation = 0;  // tells a stale watchdog from the current one
     bool timed_out = false;
     const char* alert = nullptr;  // the last alert the server sent (info callback)
@@ -134,22 +144,24 @@ struct TlsStatus {
     std::string error;
 };
 
-class Worker {
+class Loop {
   public:
-    Worker(Plan& plan, unsigned index, std::size_t slots)
+    // `stream` is unique over every thread of every worker process of the run: it picks this
+    // thread's random stream for the name draw and where its destinations start.
+    Loop(Plan& plan, std::uint64_t stream, std::size_t slots)
         : plan_(plan),
-          rng_(make_rng(plan.options.seed, index)),
-          next_destination_(index),
+          rng_(make_rng(plan.options.seed, stream)),
+          next_destination_(stream),
           end_timer_(io_) {
         for (std::size_t i = 0; i < slots; ++i)
             slots_.push_back(std::make_unique<Slot>(io_, *this));
     }
-    ~Worker() {
+    ~Loop() {
         for (auto& [key, kept] : sessions_)
             for (SSL_SESSION* session : kept) SSL_SESSION_free(session);
     }
-    Worker(const Worker&) = delete;
-    Worker& operator=(const Worker&) = delete;
+    Loop(const Loop&) = delete;
+    Loop& operator=(const Loop&) = delete;
 
     void run();
     const ThreadStats& stats() const { return stats_; }
@@ -218,8 +230,8 @@ class Worker {
 // OpenSSL callbacks: SSL app data is the Slot.
 int on_new_session(SSL* ssl, SSL_SESSION* session) {
     auto* s = static_cast<Slot*>(SSL_get_app_data(ssl));
-    s->worker.store_session(s->session_key, session);
-    return 1;  // the worker keeps the reference
+    s->loop.store_session(s->session_key, session);
+    return 1;  // the loop keeps the reference
 }
 
 void on_info(const SSL* ssl, int where, int value) {
@@ -228,7 +240,7 @@ void on_info(const SSL* ssl, int where, int value) {
         s->alert = SSL_alert_desc_string_long(value);
 }
 
-void Worker::run() {
+void Loop::run() {
     running_slots_ = slots_.size();
     for (auto& slot : slots_)
         asio::co_spawn(io_, slot_loop(*slot), [](std::exception_ptr e) {
@@ -245,7 +257,7 @@ void Worker::run() {
 }
 
 // The measured interval is over: connections still open end now and are not counted.
-void Worker::stop_all() {
+void Loop::stop_all() {
     stopping_ = true;
     for (auto& s : slots_) {
         error_code ignored;
@@ -255,13 +267,13 @@ void Worker::stop_all() {
     }
 }
 
-error_code Worker::settle(Slot& s, error_code ec) const {
+error_code Loop::settle(Slot& s, error_code ec) const {
     if (stopping_) return asio::error::operation_aborted;
     if (s.timed_out) return asio::error::timed_out;
     return ec;
 }
 
-asio::awaitable<void> Worker::slot_loop(Slot& s) {
+asio::awaitable<void> Loop::slot_loop(Slot& s) {
     Attempt a;
     while (co_await next_start(s, a)) {
         co_await connection(s, a);
@@ -271,11 +283,14 @@ asio::awaitable<void> Worker::slot_loop(Slot& s) {
     if (--running_slots_ == 0) end_timer_.cancel();  // nothing left: let io_.run() return
 }
 
-asio::awaitable<bool> Worker::next_start(Slot& s, Attempt& a) {
+asio::awaitable<bool> Loop::next_start(Slot& s, Attempt& a) {
     const LoadOptions& o = plan_.options;
     if (stopping_) co_return false;
+    std::optional<Clock::time_point> due;
     if (o.rate > 0) {
-        const auto at = plan_.start + pacing_offset(plan_.paced.fetch_add(1), o.rate);
+        const auto at = plan_.start + worker_pacing_offset(plan_.paced.fetch_add(1), o.worker_index,
+                                                           o.worker_count, o.rate);
+        due = at;
         if (at > Clock::now()) {
             s.pacer.expires_at(at);
             co_await s.pacer.async_wait(kAwait);
@@ -285,6 +300,7 @@ asio::awaitable<bool> Worker::next_start(Slot& s, Attempt& a) {
     const auto now = Clock::now();
     if (plan_.measure_end && now >= *plan_.measure_end) co_return false;
     a = Attempt{};
+    a.due = due.value_or(now);
     a.measured = now >= plan_.measure_start;
     if (o.connections && a.measured && plan_.tickets.fetch_add(1) >= *o.connections)
         co_return false;
@@ -296,7 +312,7 @@ asio::awaitable<bool> Worker::next_start(Slot& s, Attempt& a) {
     co_return true;
 }
 
-asio::awaitable<void> Worker::connection(Slot& s, Attempt& a) {
+asio::awaitable<void> Loop::connection(Slot& s, Attempt& a) {
     s.timed_out = false;
     s.alert = nullptr;
     s.responses.clear();
@@ -310,6 +326,7 @@ asio::awaitable<void> Worker::connection(Slot& s, Attempt& a) {
     });
 
     a.started = Clock::now();
+    if (plan_.options.rate <= 0) a.due = a.started;
     const tcp::endpoint& endpoint = plan_.endpoints[a.destination];
     error_code ec;
     s.socket.open(endpoint.protocol(), ec);
@@ -335,7 +352,7 @@ asio::awaitable<void> Worker::connection(Slot& s, Attempt& a) {
 }
 
 // An idle connection, as a browser's spare one: nothing is sent or read until stop_all().
-asio::awaitable<void> Worker::hold(Slot& s) {
+asio::awaitable<void> Loop::hold(Slot& s) {
     held_.fetch_add(1, std::memory_order_relaxed);
     s.pacer.expires_at(Clock::time_point::max());
     co_await s.pacer.async_wait(kAwait);
@@ -344,7 +361,7 @@ asio::awaitable<void> Worker::hold(Slot& s) {
     s.socket.close(ignored);
 }
 
-asio::awaitable<std::string> Worker::hello_exchange(Slot& s, Attempt& a) {
+asio::awaitable<std::string> Loop::hello_exchange(Slot& s, Attempt& a) {
     const LoadOptions& o = plan_.options;
     const std::string* name = plan_.name(a.name);
     plan_.hello->build(name ? std::optional<std::string_view>(*name) : std::nullopt,
@@ -358,11 +375,11 @@ asio::awaitable<std::string> Worker::hello_exchange(Slot& s, Attempt& a) {
         at += n;
     }
     if (o.hold) {  // held connections wait for nothing; latency is until the hello is written
-        a.connect_latency = Clock::now() - a.started;
+        a.connect_latency = Clock::now() - a.due;
         co_return std::string();
     }
     auto [read, bytes] = co_await s.socket.async_read_some(asio::buffer(s.buffer), kAwait);
-    a.connect_latency = Clock::now() - a.started;
+    a.connect_latency = Clock::now() - a.due;
     const error_code ec = settle(s, read);
     if (ec == asio::error::eof) {
         a.closed_without_reply = true;
@@ -378,7 +395,7 @@ asio::awaitable<std::string> Worker::hello_exchange(Slot& s, Attempt& a) {
 }
 
 template <class Op>
-asio::awaitable<TlsStatus> Worker::tls_call(Slot& s, SSL* ssl, Op op, int& result) {
+asio::awaitable<TlsStatus> Loop::tls_call(Slot& s, SSL* ssl, Op op, int& result) {
     for (;;) {
         ERR_clear_error();
         errno = 0;
@@ -414,7 +431,7 @@ asio::awaitable<TlsStatus> Worker::tls_call(Slot& s, SSL* ssl, Op op, int& resul
     }
 }
 
-asio::awaitable<std::string> Worker::tls_exchange(Slot& s, Attempt& a) {
+asio::awaitable<std::string> Loop::tls_exchange(Slot& s, Attempt& a) {
     const LoadOptions& o = plan_.options;
     SslPtr ssl(SSL_new(plan_.ssl_ctx));
     if (!ssl) co_return "tls error: SSL_new failed";
@@ -434,7 +451,7 @@ asio::awaitable<std::string> Worker::tls_exchange(Slot& s, Attempt& a) {
     TlsStatus st = co_await tls_call(
         s, ssl.get(), [&] { return SSL_do_handshake(ssl.get()); }, result);
     if (st.state != TlsStatus::ok) co_return st.error;
-    a.connect_latency = Clock::now() - a.started;
+    a.connect_latency = Clock::now() - a.due;
     a.handshake = true;
     a.resumed = SSL_session_reused(ssl.get()) == 1;
     if (X509* peer = SSL_get0_peer_certificate(ssl.get())) {
@@ -448,7 +465,7 @@ asio::awaitable<std::string> Worker::tls_exchange(Slot& s, Attempt& a) {
     co_return error;
 }
 
-asio::awaitable<std::string> Worker::requests(Slot& s, Attempt& a, SSL* ssl) {
+asio::awaitable<std::string> Loop::requests(Slot& s, Attempt& a, SSL* ssl) {
     const LoadOptions& o = plan_.options;
     const std::string* name = plan_.name(a.name);
     const std::string& host = name ? *name : plan_.endpoint_hosts[a.destination];
@@ -500,7 +517,7 @@ asio::awaitable<std::string> Worker::requests(Slot& s, Attempt& a, SSL* ssl) {
 // Sends close_notify, then reads until the server closes. Reading drains what the server sent
 // after the handshake (TLS 1.3 session tickets, which on_new_session keeps in resume mode), so the
 // close is an orderly FIN rather than a reset for unread data, and lets the server close first.
-asio::awaitable<std::string> Worker::close_tls(Slot& s, SSL* ssl) {
+asio::awaitable<std::string> Loop::close_tls(Slot& s, SSL* ssl) {
     SSL_shutdown(ssl);
     for (;;) {
         int n = 0;
@@ -515,9 +532,11 @@ asio::awaitable<std::string> Worker::close_tls(Slot& s, SSL* ssl) {
     co_return std::string();
 }
 
-void Worker::record(Slot& s, Attempt& a) {
+void Loop::record(Slot& s, Attempt& a) {
     const auto now = Clock::now();
-    if (stopping_ || !a.measured || (plan_.measure_end && now > *plan_.measure_end)) return;
+    if (stopping_ || !a.measured || (plan_.measure_end && now > *plan_.measure_end) ||
+        now > plan_.stop_time())
+        return;
     ThreadStats& st = stats_;
     if (plan_.expect && a.served) {
         ++st.expect_checked;
@@ -587,101 +606,116 @@ SslCtxPtr make_client_context(const LoadOptions& o, std::string& error) {
     return ctx;
 }
 
-// Waits for the workers, reads the server's CPU clock at the edges of the measured interval and
-// draws the progress line.
+// Waits for the event loops, reads this process's CPU clock at the edges of the measured
+// interval, reports progress once a second and carries out a stop command.
 class Supervisor {
   public:
-    Supervisor(Plan& plan, std::vector<std::unique_ptr<Worker>>& workers)
-        : plan_(plan), workers_(workers) {}
+    Supervisor(Plan& plan, std::vector<std::unique_ptr<Loop>>& loops)
+        : plan_(plan), loops_(loops) {}
 
-    void worker_done() {
+    void set_progress(std::function<void(const Progress&)> progress) {
+        progress_ = std::move(progress);
+    }
+
+    void loop_done() {
         std::lock_guard lock(mutex_);
         ++finished_;
         changed_.notify_all();
     }
 
-    // Returns when every worker has finished.
+    // From any thread, at any time.
+    void request_stop() {
+        std::lock_guard lock(mutex_);
+        stop_requested_ = true;
+        changed_.notify_all();
+    }
+
+    // Before the loops start: without warmup, measuring (and our CPU clock) starts now.
+    void begin() {
+        std::lock_guard lock(mutex_);
+        at_edges(Clock::now());
+    }
+
+    // Returns when every loop has finished.
     void watch() {
-        const LoadOptions& o = plan_.options;
         auto next_tick = plan_.start + std::chrono::seconds(1);
         std::unique_lock lock(mutex_);
         for (;;) {
             auto wake = next_tick;
-            if (o.server_pid && !before_read_) wake = std::min(wake, plan_.measure_start);
-            if ((o.server_pid || o.hold) && plan_.measure_end && !after_read_)
-                wake = std::min(wake, *plan_.measure_end);
-            if (changed_.wait_until(lock, wake, [&] { return finished_ == workers_.size(); }))
-                break;
+            if (!before_read_) wake = std::min(wake, plan_.measure_start);
+            if (plan_.measure_end && !after_read_) wake = std::min(wake, *plan_.measure_end);
+            changed_.wait_until(lock, wake, [&] {
+                return finished_ == loops_.size() || (stop_requested_ && !stop_handled_);
+            });
+            if (finished_ == loops_.size()) break;
             const auto now = Clock::now();
             at_edges(now);
+            if (stop_requested_ && !stop_handled_) stop(now);
             if (now >= next_tick) {
-                if (o.progress) progress_line(now);
+                if (progress_) progress_(counts());
                 next_tick += std::chrono::seconds(1);
             }
         }
-        at_edges(Clock::now());
-        if (!after_read_) read_end();
-        if (o.progress) std::fputs("\n", stderr);
-    }
-
-    // Reads the server when the measured interval has started or ended since the last call;
-    // at the end, counts the held connections and then lets the workers close them.
-    void at_edges(Clock::time_point now) {
-        const LoadOptions& o = plan_.options;
-        if (!before_read_ && now >= plan_.measure_start) {
-            if (o.server_pid) {
-                cpu_before = process_cpu_time(*o.server_pid);
-                rss_before = process_rss_bytes(*o.server_pid);
-            }
+        if (!before_read_) {  // ended before the measured interval began (a stop, or nothing to do)
+            cpu_before = process_cpu_time(getpid());
             before_read_ = true;
         }
-        if (plan_.measure_end && !after_read_ && now >= *plan_.measure_end) {
-            read_end();
-            if (o.hold)
-                for (auto& w : workers_) w->stop();
-        }
+        if (!after_read_) read_end();
     }
 
     std::optional<std::chrono::nanoseconds> cpu_before, cpu_after;
-    std::optional<std::uint64_t> rss_before, rss_end;
     std::uint64_t held = 0;
+    bool stopped_early = false;
 
   private:
-    void read_end() {
-        const LoadOptions& o = plan_.options;
-        if (o.server_pid) {
-            cpu_after = process_cpu_time(*o.server_pid);
-            rss_end = process_rss_bytes(*o.server_pid);
+    // Reads the CPU clock when the measured interval has started or ended since the last call.
+    // At the end of a --hold run the held connections stay open until the stop command: the
+    // parent reads the server's memory first.
+    void at_edges(Clock::time_point now) {
+        if (!before_read_ && now >= plan_.measure_start) {
+            cpu_before = process_cpu_time(getpid());
+            before_read_ = true;
         }
-        for (const auto& w : workers_) held += w->held();
+        if (plan_.measure_end && !after_read_ && now >= *plan_.measure_end) read_end();
+    }
+
+    // Ctrl-C or SIGTERM in the parent, or --hold's end: nothing that ends from now on counts.
+    void stop(Clock::time_point now) {
+        stop_handled_ = true;
+        plan_.stopped_at.store(now.time_since_epoch().count(), std::memory_order_release);
+        stopped_early = !after_read_;
+        if (!before_read_) {
+            cpu_before = process_cpu_time(getpid());
+            before_read_ = true;
+        }
+        if (!after_read_) read_end();
+        for (auto& l : loops_) l->stop();
+    }
+
+    void read_end() {
+        cpu_after = process_cpu_time(getpid());
+        for (const auto& l : loops_) held += l->held();
         after_read_ = true;
     }
 
-    void progress_line(Clock::time_point now) {
-        std::uint64_t connections = 0, errors = 0, open = 0;
-        for (const auto& w : workers_) {
-            connections += w->live_connections();
-            errors += w->live_errors();
-            open += w->held();
+    Progress counts() const {
+        Progress p;
+        for (const auto& l : loops_) {
+            p.connections += l->live_connections();
+            p.errors += l->live_errors();
+            p.held += l->held();
         }
-        const double elapsed = std::chrono::duration<double>(now - plan_.start).count();
-        std::fprintf(stderr, "\r%s %6.1f s  %10llu connections  %8.0f/s  %llu errors   ",
-                     now < plan_.measure_start ? "warmup" : "load  ", elapsed,
-                     static_cast<unsigned long long>(connections),
-                     static_cast<double>(connections - last_connections_),
-                     static_cast<unsigned long long>(errors));
-        if (plan_.options.hold)
-            std::fprintf(stderr, "%llu held   ", static_cast<unsigned long long>(open));
-        last_connections_ = connections;
+        return p;
     }
 
     Plan& plan_;
-    std::vector<std::unique_ptr<Worker>>& workers_;
+    std::vector<std::unique_ptr<Loop>>& loops_;
+    std::function<void(const Progress&)> progress_;
     std::mutex mutex_;
     std::condition_variable changed_;
     std::size_t finished_ = 0;
-    std::uint64_t last_connections_ = 0;
     bool before_read_ = false, after_read_ = false;
+    bool stop_requested_ = false, stop_handled_ = false;
 };
 
 void merge(LoadReport& r, const ThreadStats& st, const Plan& plan) {
@@ -708,53 +742,83 @@ void merge(LoadReport& r, const ThreadStats& st, const Plan& plan) {
 
 }  // namespace
 
-std::optional<LoadReport> run_load(const LoadOptions& options, const ExpectationTable* expect,
-                                   std::string& error) {
-    Plan plan(options, expect);
+struct LoadRun::Impl {
+    Impl(const LoadOptions& o, const ExpectationTable* e) : options(o), plan(options, e) {}
+    LoadOptions options;
+    Plan plan;
+    SslCtxPtr ssl_ctx;
+    std::vector<std::unique_ptr<Loop>> loops;
+    std::unique_ptr<Supervisor> supervisor;
+};
+
+LoadRun::LoadRun() = default;
+LoadRun::~LoadRun() = default;
+
+std::unique_ptr<LoadRun> LoadRun::create(const LoadOptions& options, const ExpectationTable* expect,
+                                         std::string& error) {
+    std::unique_ptr<LoadRun> run(new LoadRun);
+    run->impl_ = std::make_unique<Impl>(options, expect);
+    Impl& r = *run->impl_;
+    Plan& plan = r.plan;
     for (const IpAddress& a : options.destination_addresses()) {
         const Endpoint endpoint{a, options.target.port};
         plan.endpoints.push_back(proxy::to_asio(endpoint));
         plan.endpoint_hosts.push_back(endpoint.to_string());
     }
-    SslCtxPtr ssl_ctx;
     if (options.mode == Mode::hello) {
         plan.hello = HelloTemplate::builtin(options.hello_template);
         if (!plan.hello) {
             error = "unknown hello template '" + options.hello_template + "'";
-            return std::nullopt;
+            return nullptr;
         }
     } else {
-        ssl_ctx = make_client_context(options, error);
-        if (!ssl_ctx) return std::nullopt;
-        plan.ssl_ctx = ssl_ctx.get();
+        r.ssl_ctx = make_client_context(options, error);
+        if (!r.ssl_ctx) return nullptr;
+        plan.ssl_ctx = r.ssl_ctx.get();
     }
 
     const std::size_t concurrency = std::max<std::size_t>(1, options.concurrency);
     const unsigned threads =
         static_cast<unsigned>(std::clamp<std::size_t>(options.threads, 1, concurrency));
-    std::vector<std::unique_ptr<Worker>> workers;
+    // Streams are numbered as if every worker had options.threads loops, so they never overlap.
+    const std::uint64_t first_stream =
+        std::uint64_t{options.worker_index} * std::max(1u, options.threads);
     for (unsigned i = 0; i < threads; ++i)
-        workers.push_back(
-            std::make_unique<Worker>(plan, i, concurrency / threads + (i < concurrency % threads)));
+        r.loops.push_back(std::make_unique<Loop>(
+            plan, first_stream + i, concurrency / threads + (i < concurrency % threads)));
+    r.supervisor = std::make_unique<Supervisor>(plan, r.loops);
+    return run;
+}
 
-    plan.start = Clock::now();
+void LoadRun::stop() {
+    impl_->supervisor->request_stop();
+}
+
+std::optional<LoadReport> LoadRun::run(Clock::time_point start,
+                                       std::function<void(const Progress&)> progress,
+                                       std::string& error) {
+    Impl& r = *impl_;
+    Plan& plan = r.plan;
+    const LoadOptions& options = r.options;
+    plan.start = start;
     plan.measure_start = plan.start + options.warmup;
     if (options.duration) plan.measure_end = plan.measure_start + *options.duration;
 
-    Supervisor supervisor(plan, workers);
-    supervisor.at_edges(plan.start);  // without warmup, measuring starts now
+    Supervisor& supervisor = *r.supervisor;
+    supervisor.set_progress(std::move(progress));
+    supervisor.begin();
     std::mutex failure_mutex;
     std::string failure;
     std::vector<std::thread> pool;
-    for (auto& w : workers) {
-        pool.emplace_back([&, worker = w.get()] {
+    for (auto& l : r.loops) {
+        pool.emplace_back([&, loop = l.get()] {
             try {
-                worker->run();
+                loop->run();
             } catch (const std::exception& e) {
                 std::lock_guard lock(failure_mutex);
                 failure = e.what();
             }
-            supervisor.worker_done();
+            supervisor.loop_done();
         });
     }
     supervisor.watch();
@@ -767,23 +831,25 @@ std::optional<LoadReport> run_load(const LoadOptions& options, const Expectation
     LoadReport report;
     report.mode = options.mode;
     report.target = options.target.to_string();
-    report.threads = threads;
-    report.concurrency = concurrency;
-    report.expect = expect != nullptr;
+    report.threads = static_cast<unsigned>(r.loops.size());
+    report.concurrency = options.concurrency;
+    report.expect = plan.expect != nullptr;
     Clock::time_point last = plan.measure_start;
-    for (const auto& w : workers) {
-        merge(report, w->stats(), plan);
-        last = std::max(last, w->stats().last_completion);
+    for (const auto& l : r.loops) {
+        merge(report, l->stats(), plan);
+        last = std::max(last, l->stats().last_completion);
     }
-    report.seconds = std::chrono::duration<double>(options.duration ? *options.duration
-                                                                    : last - plan.measure_start)
-                         .count();
+    const Clock::time_point end =
+        plan.measure_end ? std::min(*plan.measure_end, plan.stop_time()) : last;
+    report.seconds =
+        std::chrono::duration<double>(std::max(end, plan.measure_start) - plan.measure_start)
+            .count();
     report.hold = options.hold;
     report.held = supervisor.held;
-    if (options.server_pid && supervisor.cpu_before && supervisor.cpu_after)
-        report.server =
-            ServerUsage{*options.server_pid, *supervisor.cpu_after - *supervisor.cpu_before,
-                        supervisor.rss_before, supervisor.rss_end};
+    report.latency_from_intended_start = options.rate > 0;
+    report.stopped_early = supervisor.stopped_early;
+    if (supervisor.cpu_before && supervisor.cpu_after)
+        report.load_cpu = *supervisor.cpu_after - *supervisor.cpu_before;
     return report;
 }
 

@@ -1,14 +1,21 @@
 // The pure parts of `snibind load`: hellos built from real captures (read back with snibind's own
-// ClientHelloReader, clienthello.md), the name sampler, the latency histogram, option parsing,
-// /proc parsing, and --expect predictions (selection.md L1, L4, L5).
+// ClientHelloReader, src/tls/README.md), the name sampler, the latency histogram, option parsing,
+// /proc parsing, --expect predictions (src/bindings/README.md L1, L4, L5), and how a run is split
+// between worker processes and added up again (issue 14).
+#include <pthread.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <fstream>
+#include <functional>
 #include <iterator>
 #include <nlohmann/json.hpp>
+#include <thread>
 
 #include "load/embedded_hellos.h"
 #include "load/expectations.h"
@@ -18,6 +25,8 @@
 #include "load/load_report.h"
 #include "load/sampling.h"
 #include "load/server_cpu.h"
+#include "load/worker_plan.h"
+#include "load/worker_protocol.h"
 #include "tls/client_hello_reader.h"
 
 namespace snibind::load {
@@ -68,7 +77,7 @@ TEST_P(Templates, RebuildWithCapturedNameIsTheCapture) {
     }
 }
 
-// clienthello.md: the SNI read back equals the name for every length a host name can have.
+// src/tls/README.md: the SNI read back equals the name for every length a host name can have.
 TEST_P(Templates, SubstitutedNameReadsBackForEveryLength) {
     const HelloTemplate& t = builtin(GetParam());
     Bytes wire;
@@ -101,7 +110,8 @@ TEST_P(Templates, NoSniRemovesTheExtension) {
     EXPECT_NE(wire, with_sni);
 }
 
-// clienthello.md: a hello split over K records (and sent in any number of writes) reads the same.
+// src/tls/README.md: a hello split over K records (and sent in any number of writes) reads the
+// same.
 TEST_P(Templates, SplitsParseTheSame) {
     const HelloTemplate& t = builtin(GetParam());
     const std::string name = "split.example.net";
@@ -445,6 +455,407 @@ TEST(LoadReport, JsonCarriesEveryNumber) {
     EXPECT_NE(report_text(r).find("8 connections at the end, 256.0 KiB of server memory each"),
               std::string::npos)
         << report_text(r);
+}
+
+// --- issue 14: worker processes -----------------------------------------------------------
+
+// A worker's share of N (connections, concurrency): the shares add up to N exactly and differ by
+// at most one, the larger ones first.
+TEST(LoadWorkers, SharesAddUpExactly) {
+    const std::uint64_t totals[] = {0, 1, 2, 7, 40, 41, 255, 1'000'001};
+    const unsigned parts[] = {1, 2, 3, 7, 16};
+    for (std::uint64_t total : totals)
+        for (unsigned n : parts) {
+            std::uint64_t sum = 0, low = UINT64_MAX, high = 0;
+            for (unsigned i = 0; i < n; ++i) {
+                const std::uint64_t share = share_of(total, n, i);
+                if (i > 0) {
+                    EXPECT_LE(share, share_of(total, n, i - 1)) << total << "/" << n;
+                }
+                sum += share;
+                low = std::min(low, share);
+                high = std::max(high, share);
+            }
+            EXPECT_EQ(sum, total) << total << "/" << n;
+            EXPECT_LE(high - low, 1u) << total << "/" << n;
+        }
+    EXPECT_EQ(share_of(41, 2, 0), 21u);
+    EXPECT_EQ(share_of(41, 2, 1), 20u);
+    EXPECT_EQ(share_of(5, 2, 2), 0u);  // no such part
+}
+
+// The default: one worker per core given to the process, one when --threads asks for threads;
+// never more workers than connections in flight or than --connections.
+TEST(LoadWorkers, HowManyWorkers) {
+    EXPECT_EQ(default_workers(8, false), 8u);
+    EXPECT_EQ(default_workers(1, false), 1u);
+    EXPECT_EQ(default_workers(0, false), 1u);
+    EXPECT_EQ(default_workers(8, true), 1u);
+    EXPECT_GE(available_cores(), 1u);
+    struct Case {
+        unsigned wanted;
+        std::size_t concurrency;
+        std::optional<std::uint64_t> connections;
+        unsigned want;
+    };
+    const Case cases[] = {
+        {2, 10, std::nullopt, 2}, {16, 4, std::nullopt, 4}, {4, 10, 3, 3},
+        {4, 10, 100, 4},          {0, 10, std::nullopt, 1}, {3, 1, 1, 1},
+    };
+    for (const auto& c : cases) {
+        LoadOptions o;
+        o.concurrency = c.concurrency;
+        o.connections = c.connections;
+        EXPECT_EQ(effective_workers(c.wanted, o), c.want) << c.wanted << " " << c.concurrency;
+    }
+}
+
+// Each worker gets its share of the concurrency and of --connections; the --rate schedule is
+// interleaved, so the starts of all workers together are exactly the schedule of one process.
+TEST(LoadWorkers, WorkerOptionsSplitConcurrencyConnectionsAndRate) {
+    LoadOptions all;
+    all.concurrency = 10;
+    all.connections = 41;
+    all.rate = 1000;
+    all.progress = true;
+    for (unsigned n : {1u, 2u, 3u, 7u}) {
+        std::size_t concurrency = 0;
+        std::uint64_t connections = 0;
+        std::vector<std::chrono::nanoseconds> starts;
+        for (unsigned i = 0; i < n; ++i) {
+            const LoadOptions o = worker_options(all, i, n);
+            EXPECT_EQ(o.worker_index, i);
+            EXPECT_EQ(o.worker_count, n);
+            EXPECT_FALSE(o.progress);  // the parent draws the progress line
+            EXPECT_EQ(o.rate, all.rate);
+            concurrency += o.concurrency;
+            connections += *o.connections;
+            for (std::uint64_t k = 0; k < 5; ++k)
+                starts.push_back(worker_pacing_offset(k, i, n, o.rate));
+        }
+        EXPECT_EQ(concurrency, 10u) << n;
+        EXPECT_EQ(connections, 41u) << n;
+        std::sort(starts.begin(), starts.end());
+        for (std::uint64_t k = 0; k < starts.size(); ++k)
+            EXPECT_EQ(starts[k], pacing_offset(k, all.rate)) << n << " " << k;
+    }
+}
+
+std::uint64_t next_value(std::uint64_t& state) {  // deterministic, spread over many octaves
+    state = state * 6364136223846793005ULL + 1442695040888963407ULL;
+    return (state >> 20) % (std::uint64_t{1} << (8 + (state >> 60) % 28));
+}
+
+// What a worker ships is the whole histogram: parsed back and merged, the parts are exactly the
+// histogram of all the values (every bucket, count, sum, min, max, so every percentile).
+TEST(LoadHistogram, SnapshotRoundTripMergesExactly) {
+    LatencyHistogram all, parts[3];
+    std::uint64_t state = 7;
+    for (int i = 0; i < 30000; ++i) {
+        const std::uint64_t v = next_value(state);
+        all.record(v);
+        parts[i % 7 == 0 ? 0 : i % 2 + 1].record(v);
+    }
+    LatencyHistogram merged;
+    for (const auto& part : parts) {
+        auto back = LatencyHistogram::from_snapshot(part.snapshot());
+        ASSERT_TRUE(back);
+        EXPECT_TRUE(*back == part);
+        merged.merge(*back);
+    }
+    EXPECT_TRUE(merged == all);
+    for (double p : {0.0, 50.0, 90.0, 99.0, 99.9, 100.0})
+        EXPECT_EQ(merged.percentile(p), all.percentile(p)) << p;
+    auto empty = LatencyHistogram::from_snapshot(LatencyHistogram{}.snapshot());
+    ASSERT_TRUE(empty);
+    EXPECT_TRUE(*empty == LatencyHistogram{});
+}
+
+TEST(LoadHistogram, FromSnapshotRefusesWhatNoHistogramHolds) {
+    LatencyHistogram h;
+    h.record(10);
+    h.record(1000);
+    const auto good = h.snapshot();
+    ASSERT_TRUE(LatencyHistogram::from_snapshot(good));
+    using S = LatencyHistogram::Snapshot;
+    const std::pair<const char*, std::function<void(S&)>> cases[] = {
+        {"count does not add up", [](S& s) { s.count = 3; }},
+        {"bucket out of range", [](S& s) { s.buckets.back().first = 1'000'000; }},
+        {"bucket repeated",
+         [](S& s) {
+             s.buckets.push_back(s.buckets.back());
+             ++s.count;
+         }},
+        {"buckets out of order", [](S& s) { std::swap(s.buckets[0], s.buckets[1]); }},
+        {"empty bucket", [](S& s) { s.buckets.emplace_back(5000, 0); }},
+        {"min outside its bucket", [](S& s) { s.min = 11; }},
+        {"max outside its bucket", [](S& s) { s.max = 5000; }},
+        {"min above max", [](S& s) { s.min = 2000; }},
+        {"empty with a max",
+         [](S& s) {
+             s = S{};
+             s.max = 1;
+         }},
+    };
+    for (const auto& [what, spoil] : cases) {
+        S s = good;
+        spoil(s);
+        EXPECT_FALSE(LatencyHistogram::from_snapshot(s)) << what;
+    }
+}
+
+LoadReport full_report() {
+    LoadReport r;
+    r.connections = 10;
+    r.completed = 8;
+    r.errors = 2;
+    r.errors_by_kind["reset"] = 1;
+    r.errors_by_kind["tls alert: handshake failure"] = 1;
+    r.replied = 3;
+    r.closed_without_reply = 1;
+    r.handshakes = 9;
+    r.resumed = 4;
+    r.certificates["a.test"]["aa"] = 5;
+    r.certificates["caf\xe9.test"]["bb"] = 2;  // not UTF-8: travels by index, byte for byte
+    r.certificates[std::string(kNoSniName)]["cc"] = 2;
+    r.requests = 30;
+    r.http_status[200] = 29;
+    r.http_status[503] = 1;
+    for (std::uint64_t v : {5u, 90u, 700u, 123456u}) r.connect_latency.record(v);
+    r.request_latency.record(42);
+    r.expect_checked = 10;
+    r.expect_mismatches = 1;
+    r.held = 3;
+    r.seconds = 1.5;
+    r.load_cpu = std::chrono::microseconds(1234);
+    r.stopped_early = true;
+    return r;
+}
+
+// A worker's report crosses the pipe with every number intact.
+TEST(LoadWorkerProtocol, ReportRoundTrip) {
+    const std::vector<std::string> names = {"a.test", "caf\xe9.test"};
+    const LoadReport r = full_report();
+    const std::string line = report_message(r, names);
+    ASSERT_EQ(line.back(), '\n');
+    ASSERT_EQ(std::count(line.begin(), line.end(), '\n'), 1);
+    std::string error;
+    auto m = parse_worker_message(std::string_view(line).substr(0, line.size() - 1), names, error);
+    ASSERT_TRUE(m) << error;
+    ASSERT_EQ(m->kind, WorkerMessage::Kind::report);
+    const LoadReport& b = m->report;
+    EXPECT_EQ(b.connections, r.connections);
+    EXPECT_EQ(b.completed, r.completed);
+    EXPECT_EQ(b.errors, r.errors);
+    EXPECT_EQ(b.errors_by_kind, r.errors_by_kind);
+    EXPECT_EQ(b.replied, r.replied);
+    EXPECT_EQ(b.closed_without_reply, r.closed_without_reply);
+    EXPECT_EQ(b.handshakes, r.handshakes);
+    EXPECT_EQ(b.resumed, r.resumed);
+    EXPECT_EQ(b.certificates, r.certificates);
+    EXPECT_EQ(b.requests, r.requests);
+    EXPECT_EQ(b.http_status, r.http_status);
+    EXPECT_TRUE(b.connect_latency == r.connect_latency);
+    EXPECT_TRUE(b.request_latency == r.request_latency);
+    EXPECT_EQ(b.expect_checked, r.expect_checked);
+    EXPECT_EQ(b.expect_mismatches, r.expect_mismatches);
+    EXPECT_EQ(b.held, r.held);
+    EXPECT_EQ(b.seconds, r.seconds);
+    EXPECT_EQ(b.load_cpu, r.load_cpu);
+    EXPECT_EQ(b.stopped_early, r.stopped_early);
+
+    auto ready = parse_worker_message("{\"ready\":true}", names, error);
+    ASSERT_TRUE(ready);
+    EXPECT_EQ(ready->kind, WorkerMessage::Kind::ready);
+    const std::string progress = progress_message({7, 2, 1});
+    auto p = parse_worker_message(std::string_view(progress).substr(0, progress.size() - 1), names,
+                                  error);
+    ASSERT_TRUE(p) << error;
+    EXPECT_EQ(p->progress.connections, 7u);
+    EXPECT_EQ(p->progress.errors, 2u);
+    EXPECT_EQ(p->progress.held, 1u);
+
+    const auto start = std::chrono::steady_clock::now();
+    std::string go = go_command(start);
+    EXPECT_EQ(parse_go_command(std::string_view(go).substr(0, go.size() - 1)), start);
+    EXPECT_EQ(parse_go_command("go"), std::nullopt);
+    EXPECT_EQ(parse_go_command("go 12x"), std::nullopt);
+    EXPECT_EQ(parse_go_command("stop"), std::nullopt);
+}
+
+TEST(LoadWorkerProtocol, MalformedMessagesAreRefused) {
+    const std::vector<std::string> names = {"a.test"};
+    const char* cases[] = {
+        "",
+        "not json",
+        "[1,2]",
+        "{\"ready\":true,\"progress\":{}}",
+        "{\"hello\":1}",
+        "{\"progress\":{\"connections\":-1,\"errors\":0,\"held\":0}}",
+        "{\"progress\":{\"connections\":1}}",
+        "{\"report\":{\"connections\":1}}",
+    };
+    for (const char* line : cases) {
+        std::string error;
+        EXPECT_FALSE(parse_worker_message(line, names, error)) << line;
+        EXPECT_FALSE(error.empty()) << line;
+    }
+    // A name index the run does not have, and a histogram whose buckets do not add up.
+    std::string good = report_message(full_report(), {"a.test", "b.test"});
+    good.pop_back();
+    std::string error;
+    EXPECT_FALSE(parse_worker_message(good, names, error));  // "b.test" is index 1 of 1 name
+    EXPECT_NE(error.find("name index"), std::string::npos) << error;
+    auto j = nlohmann::json::parse(report_message(full_report(), {"a.test", "caf\xe9.test"}),
+                                   nullptr, false);
+    ASSERT_FALSE(j.is_discarded());
+    j["report"]["connect_latency"]["count"] = 99;
+    EXPECT_FALSE(parse_worker_message(j.dump(), {"a.test", "caf\xe9.test"}, error));
+}
+
+// The parent's totals are the workers' reports added up, field by field.
+TEST(LoadWorkerProtocol, MergeAddsReportsUp) {
+    LoadReport total;
+    const LoadReport a = full_report();
+    LoadReport b = full_report();
+    b.seconds = 2.5;
+    b.stopped_early = false;
+    b.certificates.clear();
+    b.certificates["a.test"]["aa"] = 1;
+    b.connect_latency = LatencyHistogram{};
+    b.connect_latency.record(1);
+    merge_report(total, a);
+    merge_report(total, b);
+    EXPECT_EQ(total.connections, 20u);
+    EXPECT_EQ(total.errors_by_kind["reset"], 2u);
+    EXPECT_EQ(total.http_status[200], 58u);
+    EXPECT_EQ(total.certificates["a.test"]["aa"], 6u);
+    EXPECT_EQ(total.certificates["caf\xe9.test"]["bb"], 2u);
+    EXPECT_EQ(total.connect_latency.count(), 5u);
+    EXPECT_EQ(total.connect_latency.min(), 1u);
+    EXPECT_EQ(total.connect_latency.max(), 123456u);
+    EXPECT_EQ(total.held, 6u);
+    EXPECT_EQ(total.seconds, 2.5);
+    EXPECT_EQ(total.load_cpu, std::chrono::microseconds(2468));
+    EXPECT_TRUE(total.stopped_early);
+}
+
+// A worker that died: the report says whose counts are missing, and is not complete.
+TEST(LoadReport, DeadWorkerIsReportedAndTheReportIsIncomplete) {
+    LoadReport r;
+    r.workers = 2;
+    r.connections = 5;
+    r.connect_latency.record(10);
+    WorkerResult ok;
+    ok.index = 0;
+    ok.pid = 100;
+    ok.counted = true;
+    ok.connections = 5;
+    WorkerResult dead;
+    dead.index = 1;
+    dead.pid = 101;
+    dead.status = "died: signal 9 (SIGKILL)";
+    dead.connections = 3;
+    r.per_worker = {ok, dead};
+    EXPECT_FALSE(r.complete());
+    const std::string text = report_text(r);
+    EXPECT_NE(text.find("worker 1 (pid 101)  died: signal 9 (SIGKILL): its counts are missing "
+                        "from the totals (last seen: 3 connections, 0 errors)"),
+              std::string::npos)
+        << text;
+    EXPECT_NE(text.find("INCOMPLETE: worker 1 died: signal 9 (SIGKILL)"), std::string::npos)
+        << text;
+    const auto j = report_json(r);
+    EXPECT_EQ(j["complete"], false);
+    ASSERT_EQ(j["per_worker"].size(), 2u);
+    EXPECT_EQ(j["per_worker"][1]["status"], "died: signal 9 (SIGKILL)");
+    EXPECT_EQ(j["per_worker"][1]["counted"], false);
+    EXPECT_EQ(j["per_worker"][0]["counted"], true);
+
+    r.per_worker.pop_back();
+    EXPECT_TRUE(r.complete());
+    EXPECT_EQ(report_text(r).find("INCOMPLETE"), std::string::npos);
+}
+
+// --rate: the report says latency counts from the intended start.
+TEST(LoadReport, SaysWhereLatencyCountsFrom) {
+    LoadReport r;
+    EXPECT_EQ(report_json(r)["latency_from"], "connection start");
+    EXPECT_EQ(report_text(r).find("intended start"), std::string::npos);
+    r.latency_from_intended_start = true;
+    EXPECT_EQ(report_json(r)["latency_from"], "intended start");
+    EXPECT_NE(report_text(r).find("coordinated omission"), std::string::npos);
+    r.connections = 4;
+    r.load_cpu = std::chrono::microseconds(400);
+    EXPECT_EQ(report_json(r)["load_cpu"]["cpu_us_per_connection"], 100.0);
+}
+
+// --server-pid charges a process tree: ppid links, root first, loops and strangers left out.
+TEST(LoadServerCpu, DescendantsFollowParentLinks) {
+    const std::vector<std::pair<pid_t, pid_t>> procs = {{1, 0},   {10, 1}, {11, 10}, {12, 10},
+                                                        {13, 11}, {20, 1}, {21, 20}};
+    EXPECT_EQ(descendants(10, procs), (std::vector<pid_t>{10, 11, 12, 13}));
+    EXPECT_EQ(descendants(13, procs), (std::vector<pid_t>{13}));
+    EXPECT_EQ(descendants(99, procs), (std::vector<pid_t>{}));
+    auto all = descendants(1, procs);
+    EXPECT_EQ(all.size(), procs.size());
+    const std::string stat =
+        "4242 (snibind (worker) 1) S 77 4242 4242 0 -1 4194560 1234 0 0 0 1500 250 30 40 20 0 3 0";
+    auto fields = parse_proc_stat(stat);
+    ASSERT_TRUE(fields);
+    EXPECT_EQ(fields->ppid, 77);
+    EXPECT_EQ(fields->utime, 1500u);
+    EXPECT_EQ(fields->stime, 250u);
+    EXPECT_EQ(fields->cutime, 30u);
+    EXPECT_EQ(fields->cstime, 40u);
+    EXPECT_FALSE(parse_proc_stat("4242 (x) S 77 1 2 3"));
+}
+
+// Burns at least `cpu` of this thread's CPU time.
+void burn(std::chrono::nanoseconds cpu) {
+    clockid_t clock;
+    pthread_getcpuclockid(pthread_self(), &clock);
+    const auto used = [&] {
+        timespec ts{};
+        clock_gettime(clock, &ts);
+        return std::chrono::seconds(ts.tv_sec) + std::chrono::nanoseconds(ts.tv_nsec);
+    };
+    const auto until = used() + cpu;
+    volatile std::uint64_t x = 0;
+    while (used() < until)
+        for (int i = 0; i < 10000; ++i) x = x + static_cast<std::uint64_t>(i);
+}
+
+// A multi-threaded, multi-process server (nginx's master and workers): the CPU of another
+// thread and of a child process both count. The child burns 50 ms and says so before the
+// reading; the thread has ended before it: no timing, only what the clocks say was used.
+TEST(LoadServerCpu, SampleCountsThreadsAndChildren) {
+    const auto before = sample_server(getpid());
+    ASSERT_TRUE(before);
+    std::thread([] { burn(std::chrono::milliseconds(50)); }).join();
+    int ready[2], release[2];
+    ASSERT_EQ(pipe(ready), 0);
+    ASSERT_EQ(pipe(release), 0);
+    const pid_t child = fork();
+    ASSERT_GE(child, 0);
+    if (child == 0) {
+        burn(std::chrono::milliseconds(50));
+        char c = 'x';
+        if (write(ready[1], &c, 1) != 1 || read(release[0], &c, 1) < 0) _exit(1);
+        _exit(0);
+    }
+    char c = 0;
+    ASSERT_EQ(read(ready[0], &c, 1), 1);
+    const auto during = sample_server(getpid());
+    ASSERT_EQ(write(release[1], &c, 1), 1);
+    int status = 0;
+    waitpid(child, &status, 0);
+    for (int fd : {ready[0], ready[1], release[0], release[1]}) close(fd);
+    ASSERT_TRUE(during);
+    EXPECT_EQ(during->processes, before->processes + 1);
+    EXPECT_GE(during->cpu - before->cpu, std::chrono::milliseconds(100));
+    EXPECT_GT(during->rss_bytes, 0u);
+    EXPECT_FALSE(sample_server(-5));
 }
 
 }  // namespace

@@ -2,7 +2,11 @@
 # Builds the "fuzz" preset and runs every libFuzzer target declared in tests/fuzz/CMakeLists.txt
 # in turn, each for FUZZ_SECONDS (default 30). Each target NAME keeps its own corpus in
 # build/fuzz/corpus/NAME, seeded from the SEEDS of its CMake line (copied to
-# build/fuzz/tests/fuzz/seeds/NAME; the ClientHello fuzzer's are tests/data/clienthello/*.bin).
+# build/fuzz/tests/fuzz/seeds/NAME; the ClientHello fuzzer's are tests/data/clienthello/*.bin)
+# and from the kept corpus tests/fuzz/corpus/NAME/ when there is one: what earlier campaigns
+# found, so that CI's short runs start where they ended. To keep a campaign's findings, merge
+# its working corpus into the kept one (only the inputs that add coverage):
+#   build/fuzz/tests/fuzz/NAME -merge=1 tests/fuzz/corpus/NAME build/fuzz/corpus/NAME
 # Exits non-zero when any fuzzer finds a crash, a sanitizer report or a broken invariant (the
 # reproducer is written to build/fuzz/artifacts/NAME/); the other targets still run.
 # Usage: scripts/fuzz.sh [extra libFuzzer flags, given to every target...]
@@ -26,10 +30,14 @@ for name in "${targets[@]}"; do
     corpus="$build/corpus/$name"
     artifacts="$build/artifacts/$name"
     seeds="$build/tests/fuzz/seeds/$name"
+    kept="tests/fuzz/corpus/$name"
     mkdir -p "$corpus" "$artifacts"
-    if [ -d "$seeds" ]; then
-        cp -n "$seeds"/* "$corpus"/
-    fi
+    for dir in "$seeds" "$kept"; do
+        # -n: a file the working corpus already has (same name) is left as it is.
+        if [ -d "$dir" ] && [ -n "$(ls -A "$dir")" ]; then
+            cp -n "$dir"/* "$corpus"/
+        fi
+    done
 
     echo "== fuzz.sh: $name for $seconds s"
     set +e

@@ -57,6 +57,13 @@ std::string prometheus_text(const Stats& s) {
     header(out, "snibind_connections_refused_total", "counter",
            "Connections refused over limits.max_connections.");
     out += fmt::format("snibind_connections_refused_total {}\n", s.refused);
+    header(out, "snibind_connections_open", "gauge",
+           "Connections open now (counted against limits.max_connections).");
+    out += fmt::format("snibind_connections_open {}\n", s.open);
+    header(out, "snibind_accept_fd_exhausted_total", "counter",
+           "Accepts that failed for want of file descriptors (EMFILE, ENFILE) or socket memory; "
+           "each pauses that listener for 100 ms.");
+    out += fmt::format("snibind_accept_fd_exhausted_total {}\n", s.accept_fd_exhausted);
     header(out, "snibind_connections_total", "counter",
            "Connections ended, by result (the access log's result field).");
     for (const auto& [result, n] : s.results)
@@ -72,7 +79,7 @@ std::string prometheus_text(const Stats& s) {
         if (is_error_result(result))
             out += fmt::format("snibind_errors_total{{kind=\"{}\"}} {}\n", label_value(result), n);
     header(out, "snibind_decisions_total", "counter",
-           "Selection decisions, by the lookup step that decided (selection.md L1).");
+           "Selection decisions, by the lookup step that decided (src/bindings/README.md L1).");
     for (std::size_t i = 0; i < kStepCount; ++i)
         out += fmt::format("snibind_decisions_total{{step=\"{}\"}} {}\n",
                            to_string(static_cast<Step>(i)), s.decisions_by_step[i]);
@@ -101,6 +108,8 @@ nlohmann::json stats_json(const Stats& s) {
     nlohmann::json j;
     j["accepted"] = s.accepted;
     j["refused"] = s.refused;
+    j["open"] = s.open;
+    j["accept_fd_exhausted"] = s.accept_fd_exhausted;
     j["handshakes"] = s.handshakes;
     j["requests"] = s.requests;
     j["errors"] = s.errors();

@@ -12,6 +12,8 @@ Stats::Stats() {
 void Stats::merge(const Stats& o) {
     accepted += o.accepted;
     refused += o.refused;
+    open += o.open;
+    accept_fd_exhausted += o.accept_fd_exhausted;
     handshakes += o.handshakes;
     requests += o.requests;
     for (std::size_t i = 0; i < decisions_by_step.size(); ++i)

@@ -45,8 +45,14 @@ struct Stats {
     Stats();
 
     std::uint64_t accepted = 0, refused = 0;  // refused: over max_connections
-    std::uint64_t handshakes = 0;             // completed TLS handshakes (terminate)
-    std::uint64_t requests = 0;               // HTTP requests after termination
+    // A gauge: connections open now (accepted and not yet ended). Filled in by the worker's
+    // snapshot, not counted here.
+    std::uint64_t open = 0;
+    // Accepts that failed for want of file descriptors (proxy/accept_backoff.h); process-wide,
+    // filled in by whoever collects the workers' copies.
+    std::uint64_t accept_fd_exhausted = 0;
+    std::uint64_t handshakes = 0;  // completed TLS handshakes (terminate)
+    std::uint64_t requests = 0;    // HTTP requests after termination
     // Decisions: by the step that decided, and by outcome (selected, rejected, no_match, failed).
     std::array<std::uint64_t, kStepCount> decisions_by_step{};
     std::array<std::uint64_t, 4> decisions_by_outcome{};

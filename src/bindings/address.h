@@ -1,5 +1,5 @@
 #pragma once
-// IP addresses and IP:port endpoints as HTTP.sys keys them (selection.md S3, S4).
+// IP addresses and IP:port endpoints as HTTP.sys keys them (src/bindings/README.md S3, S4).
 #include <array>
 #include <compare>
 #include <cstdint>

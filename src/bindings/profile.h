@@ -1,5 +1,5 @@
 #pragma once
-// The Windows versions snibind imitates (selection.md section 3).
+// The Windows versions snibind imitates (src/bindings/README.md section 3).
 #include <optional>
 #include <string_view>
 

@@ -6,6 +6,7 @@
 #include <new>
 #include <ostream>
 
+#include "text/quote.h"
 namespace snibind {
 
 namespace {
@@ -87,26 +88,26 @@ std::optional<RecordKey> RecordKey::parse(Family family, std::string_view value,
     if (family == Family::ccs) {
         auto port = parse_port(value);
         if (!port) {
-            error = "'" + std::string(value) + "' is not a port (1-65535)";
+            error = quote(value) + " is not a port (1-65535)";
             return std::nullopt;
         }
         return ccs(*port);
     }
     auto colon = value.rfind(':');
     if (colon == std::string_view::npos) {
-        error = "'" + std::string(value) + "' has no ':port'";
+        error = quote(value) + " has no ':port'";
         return std::nullopt;
     }
     auto port = parse_port(value.substr(colon + 1));
     if (!port) {
-        error = "'" + std::string(value.substr(colon + 1)) + "' is not a port (1-65535)";
+        error = quote(value.substr(colon + 1)) + " is not a port (1-65535)";
         return std::nullopt;
     }
     if (family == Family::ip) {
         auto ep = Endpoint::parse(value);
         if (!ep) {
-            error = "'" + std::string(value.substr(0, colon)) +
-                    "' is not an IP address (IPv6 needs brackets: [::]:443)";
+            error = quote(value.substr(0, colon)) +
+                    " is not an IP address (IPv6 needs brackets: [::]:443)";
             return std::nullopt;
         }
         return ip(ep->addr, ep->port);

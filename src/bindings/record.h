@@ -1,5 +1,5 @@
 #pragma once
-// The HTTP.sys SSL binding records (selection.md S1): four families, each unique per key.
+// The HTTP.sys SSL binding records (src/bindings/README.md S1): four families, each unique per key.
 #include <array>
 #include <cstdint>
 #include <initializer_list>

@@ -1,6 +1,7 @@
 #pragma once
-// select_certificate: the HTTP.sys lookup for one new connection (selection.md L1-L9, section 3).
-// Pure: no I/O, no allocation; the CCS folder and key checks come in through CertificateSource.
+// select_certificate: the HTTP.sys lookup for one new connection (src/bindings/README.md L1-L9,
+// section 3). Pure: no I/O, no allocation; the CCS folder and key checks come in through
+// CertificateSource.
 #include <array>
 #include <cstdint>
 #include <optional>

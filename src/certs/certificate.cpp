@@ -283,7 +283,8 @@ SSL_CTX* new_server_ctx() {
     SslCtxPtr ctx(SSL_CTX_new(TLS_server_method()));
     if (!ctx) return nullptr;
     // Level 0 lets TLS 1.0/1.1 and SHA-1 signatures through, so a lab can reproduce the legacy
-    // clients of selection.md section 5; per-connection flags narrow the range again (L7).
+    // clients of src/bindings/README.md section 5; per-connection flags narrow the range again
+    // (L7).
     SSL_CTX_set_security_level(ctx.get(), 0);
     static constexpr unsigned char kSessionContext[] = "snibind";
     bool ok =

@@ -1,6 +1,6 @@
 #pragma once
-// Every certificate snibind can serve, by thumbprint, plus the CCS folder (selection.md L1 step 3,
-// L9). Built once per (re)load and then read-only, shared by all threads.
+// Every certificate snibind can serve, by thumbprint, plus the CCS folder (src/bindings/README.md
+// L1 step 3, L9). Built once per (re)load and then read-only, shared by all threads.
 #include <filesystem>
 #include <memory>
 #include <string>
@@ -45,7 +45,7 @@ class CertificateStore : public CertificateSource {
     // "_.contoso.com.pfx"), or nullptr.
     std::shared_ptr<const Certificate> ccs(std::string_view file_name) const;
 
-    // CertificateSource (selection.md L1 step 3, L9).
+    // CertificateSource (src/bindings/README.md L1 step 3, L9).
     bool has_ccs_file(std::string_view file_name) const override;
     // False when the record's certificate (by hash, or the CCS file) is missing or its key is
     // unusable.

@@ -1,5 +1,5 @@
-// snibind appcmd list|set|add|delete site: appcmd.exe on an applicationHost.config (selection.md
-// I3, I4). It edits the XML only, never the HTTP.sys store.
+// snibind appcmd list|set|add|delete site: appcmd.exe on an applicationHost.config
+// (src/bindings/README.md I3, I4). It edits the XML only, never the HTTP.sys store.
 #include <iostream>
 #include <memory>
 #include <string>
@@ -9,6 +9,7 @@
 #include "cli/edit_file.h"
 #include "iis/appcmd.h"
 #include "iis/application_host.h"
+#include "text/ascii.h"
 
 namespace snibind::cli {
 
@@ -52,12 +53,16 @@ void add_appcmd_command(CLI::App& app, int& exit_code) {
             exit_code = 2;
             return;
         }
-        netsh::ImportError error;
-        auto config = iis::ApplicationHost::load(opt->config, error);
-        exit_code = edit_file("snibind appcmd", opt->config, "config", std::move(config), error,
-                              [&](iis::ApplicationHost& c, bool& modified) {
-                                  return iis::run_appcmd(opt->words, c, modified);
-                              });
+        // 'list' only reads; every other verb may change the file and runs under its lock.
+        const bool list = !opt->words.empty() && to_lower(opt->words[0]) == "list";
+        exit_code = edit_file(
+            "snibind appcmd", opt->config, "config", list ? Access::read : Access::edit,
+            [&](netsh::ImportError& error) {
+                return iis::ApplicationHost::load(opt->config, error);
+            },
+            [&](iis::ApplicationHost& c, bool& modified) {
+                return iis::run_appcmd(opt->words, c, modified);
+            });
     });
 }
 

@@ -3,6 +3,7 @@
 
 #include "check/check.h"
 #include "cli/commands.h"
+#include "report/json_output.h"
 
 namespace snibind::cli {
 
@@ -78,7 +79,7 @@ void add_check_command(CLI::App& app, int& exit_code) {
         if (!runtime) return fail(error);
         check::Report report = check::check(*runtime);
         if (opt->json)
-            std::cout << check::report_json(report).dump(2) << "\n";
+            std::cout << snibind::report::json_text(check::report_json(report)) << "\n";
         else
             std::cout << check::report_text(report);
         exit_code = report.exit_status();

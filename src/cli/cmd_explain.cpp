@@ -38,7 +38,7 @@ void add_explain_command(CLI::App& app, int& exit_code) {
     auto* cmd = app.add_subcommand(
         "explain",
         "Explain which HTTP.sys record a connection gets, trying each step of the lookup\n"
-        "(selection.md L1-L9) against a store in 'netsh http show sslcert' format.\n"
+        "(src/bindings/README.md L1-L9) against a store in 'netsh http show sslcert' format.\n"
         "Without --sni the client sent no server_name.");
     struct Options {
         std::string store, dst, sni, ccs;
@@ -101,7 +101,7 @@ void add_explain_command(CLI::App& app, int& exit_code) {
         BindingTable table(store->records());
         Decision d = select_certificate(table.read(), conn, settings, ccs ? &*ccs : nullptr);
         if (opt->json) {
-            std::cout << report::decision_json(d, settings).dump(2) << "\n";
+            std::cout << report::json_text(report::decision_json(d, settings)) << "\n";
         } else {
             std::cout << report::decision_text(d, settings, conn.sni_sent, opt->sni);
         }

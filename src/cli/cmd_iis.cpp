@@ -1,5 +1,7 @@
 // snibind iis import|bind-certificate|add-binding|remove-binding|delete-site: what IIS and IIS
-// Manager do to applicationHost.config and to the HTTP.sys records (selection.md I2, I3, I4).
+// Manager do to applicationHost.config and to the HTTP.sys records (src/bindings/README.md I2, I3,
+// I4).
+#include <filesystem>
 #include <iostream>
 #include <memory>
 #include <optional>
@@ -53,12 +55,23 @@ void print_notices(const std::vector<iis::Notice>& notices) {
         std::cout << (notice_is_warning(n.kind) ? "warning: " : "note: ") << n.message << "\n";
 }
 
-// Loads the config and store named in `c`; on failure prints why and returns false.
+// Locks and loads the config and store named in `c`; on failure prints why and returns false.
+// Every command here may write both files, so both locks are held from before the loads until
+// the process ends: the config's first, then the store's (appcmd takes only the first, netsh
+// and the server only the second, so no two writers can wait on each other).
 struct Loaded {
+    std::optional<netsh::EditLock> config_lock, store_lock;
     std::optional<iis::ApplicationHost> config;
     std::optional<netsh::Store> store;
     Profile profile = kDefaultProfile;
 };
+
+bool lock(const std::string& file, const char* command, std::optional<netsh::EditLock>& out) {
+    std::string error;
+    out = netsh::EditLock::acquire(file, error);
+    if (!out) std::cerr << "snibind iis " << command << ": " << error << " (nothing changed)\n";
+    return out.has_value();
+}
 
 bool load(const Common& c, const char* command, Loaded& out) {
     auto profile = parse_profile(c.profile);
@@ -72,6 +85,13 @@ bool load(const Common& c, const char* command, Loaded& out) {
         std::cerr << "snibind iis " << command
                   << ": give --config FILE (or $SNIBIND_APPLICATION_HOST) and --store FILE (or "
                      "$SNIBIND_STORE)\n";
+        return false;
+    }
+    if (!lock(c.config, command, out.config_lock)) return false;
+    // One file given as both would wait for its own lock.
+    std::error_code ec;
+    if (!std::filesystem::equivalent(c.config, c.store, ec) &&
+        !lock(c.store, command, out.store_lock)) {
         return false;
     }
     netsh::ImportError error;
@@ -293,7 +313,8 @@ void add_manager_commands(CLI::App& iis, int& exit_code) {
 void add_iis_command(CLI::App& app, int& exit_code) {
     auto* iis = app.add_subcommand(
         "iis",
-        "IIS on top of HTTP.sys (selection.md section 4): import an applicationHost.config and\n"
+        "IIS on top of HTTP.sys (src/bindings/README.md section 4): import an "
+        "applicationHost.config and\n"
         "replay what IIS Manager does to the HTTP.sys records. Output: one line per change\n"
         "('added ipport=...', 'deleted ...'), then 'note:' and 'warning:' lines about sites\n"
         "sharing or losing a record. Exit status 0 done, 1 refused (nothing changed), 2 bad\n"

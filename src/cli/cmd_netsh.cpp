@@ -1,5 +1,6 @@
 // snibind netsh http add|delete|update|show sslcert ...: netsh's sslcert commands on a store file
-// (selection.md S1, S2, section 3); http show|add|delete urlacl on a URL reservation store (I5).
+// (src/bindings/README.md S1, S2, section 3); http show|add|delete urlacl on a URL reservation
+// store (I5).
 #include <cstdlib>
 #include <iostream>
 #include <memory>
@@ -33,6 +34,11 @@ netsh::MissingFile missing_file(const std::vector<std::string>& words) {
     return is_show(words) ? netsh::MissingFile::error : netsh::MissingFile::empty;
 }
 
+// Every command but 'show' may change the store: it runs under the store's lock.
+Access access(const std::vector<std::string>& words) {
+    return is_show(words) ? Access::read : Access::edit;
+}
+
 bool is_urlacl(const std::vector<std::string>& words) {
     return lower_word(words, 2) == "urlacl";
 }
@@ -44,12 +50,14 @@ int run_urlacl(const std::vector<std::string>& words, const std::string& store_f
                      "SNIBIND_URLACL_STORE\n";
         return 2;
     }
-    netsh::ImportError error;
-    auto store = iis::UrlaclStore::load(store_file, missing_file(words), error);
-    return edit_file("snibind netsh", store_file, "store", std::move(store), error,
-                     [&](iis::UrlaclStore& s, bool& modified) {
-                         return iis::run_netsh_urlacl(words, s, modified);
-                     });
+    return edit_file(
+        "snibind netsh", store_file, "store", access(words),
+        [&](netsh::ImportError& error) {
+            return iis::UrlaclStore::load(store_file, missing_file(words), error);
+        },
+        [&](iis::UrlaclStore& s, bool& modified) {
+            return iis::run_netsh_urlacl(words, s, modified);
+        });
 }
 
 std::string help_footer() {
@@ -72,7 +80,8 @@ std::string help_footer() {
         "\n"
         "The store file is the text of 'netsh http show sslcert' (windows-2022 layout, every\n"
         "field), so a dump from a real server is a valid store. add, update and delete rewrite\n"
-        "it atomically; a missing file is an empty store for them, and add creates it. 'show'\n"
+        "it atomically, holding the lock file STORE.lock meanwhile (edits at once never lose\n"
+        "one); a missing file is an empty store for them, and add creates it. 'show'\n"
         "of a missing file is an error (a mistyped --store would otherwise look empty). 'show'\n"
         "prints the fields of the active profile.\n\n"
         "URL reservations (I5) live in their own store, the text of 'netsh http show urlacl'\n"
@@ -138,12 +147,14 @@ void add_netsh_command(CLI::App& app, int& exit_code) {
             exit_code = 2;
             return;
         }
-        netsh::ImportError error;
-        auto store = netsh::Store::load(opt->store, missing_file(opt->words), error);
-        exit_code = edit_file("snibind netsh", opt->store, "store", std::move(store), error,
-                              [&](netsh::Store& s, bool& modified) {
-                                  return netsh::run_netsh(opt->words, s, *profile, modified);
-                              });
+        exit_code = edit_file(
+            "snibind netsh", opt->store, "store", access(opt->words),
+            [&](netsh::ImportError& error) {
+                return netsh::Store::load(opt->store, missing_file(opt->words), error);
+            },
+            [&](netsh::Store& s, bool& modified) {
+                return netsh::run_netsh(opt->words, s, *profile, modified);
+            });
     });
 }
 

@@ -10,7 +10,8 @@ void add_serve_command(CLI::App& app, int& exit_code) {
         "Run the proxy: read each ClientHello, select a record as HTTP.sys would, then terminate\n"
         "TLS with its certificate (and route HTTP to the IIS sites, or answer with the decision)\n"
         "or forward the raw stream to its backend. SIGHUP, or a change to the store file,\n"
-        "reloads; SIGTERM/SIGINT stop accepting and drain. One access-log line per connection.\n"
+        "reloads (all but listen, admin and access_log, which need a restart); SIGTERM/SIGINT\n"
+        "stop accepting and drain. One access-log line per connection.\n"
         "The admin console (the config's admin:, default http://127.0.0.1:9443/) shows the\n"
         "records, explains decisions, counts, and serves /metrics.");
     auto opt = std::make_shared<proxy::ServeOptions>();

@@ -1,5 +1,6 @@
 #include "config/config.h"
 
+#include <yaml-cpp/eventhandler.h>
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
@@ -14,6 +15,7 @@
 #include "http/backend_url.h"
 #include "netsh/netsh_fields.h"
 #include "text/ascii.h"
+#include "text/quote.h"
 #include "tls/host_name.h"
 
 namespace snibind::config {
@@ -50,20 +52,22 @@ constexpr std::string_view kTopLevelKeys[]{
     "access_log",
     "admin",
     "admin_token_file",
+    "admin_hosts",
     "urlacl_store",
     "iis_config",
 };
 constexpr std::string_view kListenKeys[]{"address", "accept_proxy"};
 constexpr std::string_view kCcsKeys[]{"folder", "password", "password_env"};
-constexpr std::string_view kLimitsKeys[]{"hello_timeout", "max_hello_bytes", "idle_timeout",
-                                         "max_connections", "drain_timeout"};
+constexpr std::string_view kLimitsKeys[]{
+    "hello_timeout", "max_hello_bytes", "idle_timeout",          "max_connections",
+    "drain_timeout", "admin_timeout",   "admin_max_connections", "backend_timeout"};
 constexpr std::string_view kSiteKeys[]{"name", "bindings", "backend", "path"};
 constexpr std::string_view kRecordKeys[]{"certificate", "certhash",       "action",
                                          "backend",     "proxy_protocol", "appid"};
 // An application's action applies to records that already name their certificate in the store.
 constexpr std::string_view kApplicationKeys[]{"action", "backend", "proxy_protocol"};
 
-// clienthello.md design rule 2: the hello cap is configurable up to 64 KiB. Below a few hundred
+// src/tls/README.md design rule 2: the hello cap is configurable up to 64 KiB. Below a few hundred
 // bytes no real ClientHello fits.
 constexpr std::size_t kMinHelloBytes = 512;
 constexpr std::size_t kMaxHelloBytes = 65536;
@@ -78,7 +82,7 @@ int line_of(const YAML::Node& node) {
 }
 
 std::string in_quotes(std::string_view s) {
-    return "'" + std::string(s) + "'";
+    return quote(s);
 }
 
 std::size_t edit_distance(std::string_view a, std::string_view b) {
@@ -282,6 +286,62 @@ void check_backend_url(const YAML::Node& node, std::string_view path) {
     }
 }
 
+// The first line of the admin token file (its first 4 KiB at most). Only a regular file is read:
+// a device or a FIFO named by mistake (/dev/zero, /dev/stdin) would hang the loader or fill memory.
+std::string read_token(const YAML::Node& node, const std::filesystem::path& path) {
+    const std::string cannot_read = "admin_token_file: cannot read " + in_quotes(path.string());
+    std::error_code ec;
+    auto status = std::filesystem::status(path, ec);
+    if (ec) fail(node, cannot_read);
+    if (!std::filesystem::is_regular_file(status))
+        fail(node, "admin_token_file: " + in_quotes(path.string()) + " is not a regular file");
+    std::ifstream in(path, std::ios::binary);
+    if (!in) fail(node, cannot_read);
+    std::string text(4096, '\0');
+    in.read(text.data(), static_cast<std::streamsize>(text.size()));
+    text.resize(static_cast<std::size_t>(in.gcount()));
+    return text.substr(0, text.find('\n'));
+}
+
+// Where a second YAML document starts (the 1-based line of its '---'), or 0 when the text holds
+// one document. YAML::Load reads the first document and drops the rest without a word; a config
+// is one document, so a second one (a pasted block, a merge gone wrong) is refused instead.
+int second_document_line(const std::string& text) {
+    struct Found {
+        int line;
+    };
+    // Counts document starts and stops the parse at the second: what follows is never read.
+    class Documents : public YAML::EventHandler {
+      public:
+        void OnDocumentStart(const YAML::Mark& mark) override {
+            if (++count_ == 2) throw Found{std::max(mark.line + 1, 1)};
+        }
+        void OnDocumentEnd() override {}
+        void OnNull(const YAML::Mark&, YAML::anchor_t) override {}
+        void OnAlias(const YAML::Mark&, YAML::anchor_t) override {}
+        void OnScalar(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                      const std::string&) override {}
+        void OnSequenceStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                             YAML::EmitterStyle::value) override {}
+        void OnSequenceEnd() override {}
+        void OnMapStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                        YAML::EmitterStyle::value) override {}
+        void OnMapEnd() override {}
+
+      private:
+        int count_ = 0;
+    } documents;
+    std::istringstream in(text);
+    YAML::Parser parser(in);
+    try {
+        while (parser.HandleNextDocument(documents)) {
+        }
+    } catch (const Found& found) {
+        return found.line;
+    }
+    return 0;
+}
+
 class Parser {
   public:
     explicit Parser(const std::filesystem::path& file) : folder_(file.parent_path()) {}
@@ -324,10 +384,7 @@ class Parser {
                 config.admin = parse_endpoint(*node, "admin");
         }
         if (auto node = top.get("admin_token_file")) {
-            auto path = path_value(*node, "admin_token_file");
-            std::ifstream in(path);
-            if (!in) fail(*node, "admin_token_file: cannot read '" + path.string() + "'");
-            std::getline(in, config.admin_token);
+            config.admin_token = read_token(*node, path_value(*node, "admin_token_file"));
             while (!config.admin_token.empty() &&
                    (config.admin_token.back() == '\r' || config.admin_token.back() == ' '))
                 config.admin_token.pop_back();
@@ -335,6 +392,16 @@ class Parser {
                 fail(*node,
                      "admin_token_file: the token (its first line) must have at least 16 "
                      "characters");
+        }
+        if (auto node = top.get("admin_hosts")) {
+            expect_list(*node, "admin_hosts");
+            for (const auto& entry : *node) {
+                std::string name = scalar(entry, "admin_hosts");
+                if (name.empty() || name.find_first_of(" /:") != std::string::npos)
+                    fail(entry, "admin_hosts: " + in_quotes(name) +
+                                    " is not a host name (give names without port)");
+                config.admin_hosts.push_back(to_lower(name));
+            }
         }
         if (auto node = top.get("urlacl_store"))
             config.urlacl_store = path_value(*node, "urlacl_store");
@@ -408,6 +475,12 @@ class Parser {
         };
         positive("hello_timeout", limits.hello_timeout);
         positive("idle_timeout", limits.idle_timeout);
+        positive("backend_timeout", limits.backend_timeout);
+        positive("admin_timeout", limits.admin_timeout);
+        if (auto value = fields.get("admin_max_connections")) {
+            limits.admin_max_connections =
+                parse_count(*value, "limits.admin_max_connections", 1, 100'000);
+        }
         // Zero is meaningful here: close open connections at once on shutdown.
         if (auto value = fields.get("drain_timeout")) {
             limits.drain_timeout = parse_duration(*value, "limits.drain_timeout");
@@ -636,7 +709,13 @@ std::optional<Config> parse_config(std::string_view yaml, const std::filesystem:
     Config config;
     config.file = file;
     try {
-        YAML::Node root = YAML::Load(std::string(yaml));
+        std::string text(yaml);
+        if (int line = second_document_line(text)) {
+            throw Failure{line,
+                          "a second YAML document ('---') is not supported: a config is one "
+                          "document"};
+        }
+        YAML::Node root = YAML::Load(text);
         Parser(file).parse(root, config);
         return config;
     } catch (const Failure& f) {

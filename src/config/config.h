@@ -27,7 +27,7 @@ struct ConfigError {
 
 struct Listener {
     Endpoint endpoint;
-    bool accept_proxy = false;  // a PROXY v1/v2 header precedes the hello (clienthello.md)
+    bool accept_proxy = false;  // a PROXY v1/v2 header precedes the hello (src/tls/README.md)
 };
 
 enum class Action : std::uint8_t { terminate, forward };
@@ -52,8 +52,15 @@ struct Limits {
     std::chrono::milliseconds hello_timeout{5000};
     std::size_t max_hello_bytes = 16384;
     std::chrono::milliseconds idle_timeout{60000};
+    // After termination: how long a site's backend may take to accept the connection, take the
+    // request or send the next bytes of its answer (504 if it has not answered at all).
+    std::chrono::milliseconds backend_timeout{60000};
     std::size_t max_connections = 20000;
     std::chrono::milliseconds drain_timeout{10000};
+    // The admin console: a connection that has not sent a whole request (or read its answer)
+    // within admin_timeout is closed; beyond admin_max_connections open ones, 503 and close.
+    std::chrono::milliseconds admin_timeout{10000};
+    std::size_t admin_max_connections = 64;
 };
 
 struct Config {
@@ -79,6 +86,9 @@ struct Config {
     // The admin token (the first line of admin_token_file): required for POST and for any
     // access from outside loopback. Empty: none configured.
     std::string admin_token;
+    // Host names the admin console answers besides its own address and localhost (DNS
+    // rebinding): lower case, without port.
+    std::vector<std::string> admin_hosts;
     // `netsh http show urlacl` text: URL reservations (shown by the console). Optional.
     std::optional<std::filesystem::path> urlacl_store;
     // An IIS applicationHost.config whose <sites> are added to `sites`. Optional.

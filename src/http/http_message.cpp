@@ -6,7 +6,17 @@
 #include <ctime>
 #include <utility>
 
+#include <boost/url/parse.hpp>
+// Boost.URL used header-only: Debian ships no libboost_url, so its implementation is compiled
+// here, the one translation unit that uses it (a second one including src.hpp would clash).
+#include <boost/url/src.hpp>
+
 #include "text/ascii.h"
+
+// llhttp's loose mode (its default) takes any two bytes after chunk data as the CRLF, a space
+// before a header's colon as part of its name, bare CRs as line ends and tabs in the target: the
+// build compiles Debian's llhttp.c with its strict variant selected (src/CMakeLists.txt).
+static_assert(LLHTTP_STRICT_MODE, "llhttp must be built with LLHTTP_STRICT_MODE=1");
 
 namespace snibind::http {
 namespace {
@@ -40,6 +50,64 @@ std::string_view errno_text(llhttp_errno_t code) {
 // RFC 9110 6.4.1: whatever Content-Length says, these have no body.
 bool response_never_has_body(int status) {
     return status / 100 == 1 || status == 204 || status == 304;
+}
+
+// Whether a Host value is uri-host [":" port] (RFC 9112 3.2; userinfo is no part of it). Empty is
+// allowed: a target without an authority has an empty Host.
+bool is_host_value(std::string_view value) {
+    if (value.empty()) return true;
+    const auto authority = boost::urls::parse_authority(value);
+    return authority && !authority->has_userinfo();
+}
+
+// RFC 9112 3.2.2: a request in absolute-form is about the target's authority, whatever Host says.
+// The head is rewritten to what an origin server expects (origin-form, RFC 9112 3.2.1, "*" for a
+// server-wide OPTIONS, 3.2.4) with that authority as its only Host, so that routing and the
+// backend see the same host. Returns why the target is refused, or empty.
+std::string rewrite_absolute_form(MessageHead& head) {
+    const auto url = boost::urls::parse_absolute_uri(head.target);
+    if (!url) return "the request target is not an absolute URI";
+    if (!iequals(url->scheme(), "http") && !iequals(url->scheme(), "https")) {
+        return "an absolute-form target must be http or https";
+    }
+    if (!url->has_authority() || url->encoded_host().empty()) {
+        return "an absolute-form target with no host (RFC 9110 4.2.1)";
+    }
+    if (url->has_userinfo()) return "an absolute-form target with userinfo (RFC 9110 4.2.4)";
+    std::string authority(url->encoded_host_and_port());
+    std::string target(url->encoded_path());
+    if (target.empty()) target = head.method == "OPTIONS" && !url->has_query() ? "*" : "/";
+    if (url->has_query()) target.append("?").append(url->encoded_query());
+    head.target = std::move(target);
+    auto host = std::find_if(head.headers.begin(), head.headers.end(),
+                             [](const auto& header) { return iequals(header.first, "Host"); });
+    if (host != head.headers.end()) {
+        host->second = std::move(authority);
+    } else {
+        head.headers.emplace(head.headers.begin(), "Host", std::move(authority));
+    }
+    return {};
+}
+
+// What RFC 9112 requires of a request head beyond its syntax (which llhttp checks). Rewrites an
+// absolute-form target (rewrite_absolute_form). Returns why the head is refused, or empty.
+std::string check_request_head(MessageHead& head) {
+    const auto hosts =
+        std::count_if(head.headers.begin(), head.headers.end(),
+                      [](const auto& header) { return iequals(header.first, "Host"); });
+    // RFC 9112 3.2: 400 for more than one Host, and for an HTTP/1.1 request without one.
+    if (hosts > 1) return "more than one Host header (RFC 9112 3.2)";
+    const bool http11 = head.version_major > 1 || head.version_minor >= 1;
+    if (hosts == 0 && http11) return "no Host header in an HTTP/1.1 request (RFC 9112 3.2)";
+    // Also refuses a line folded into Host: llhttp joins an obs-fold line to the value before it.
+    if (!is_host_value(head.header("Host"))) {
+        return "the Host header is not a host[:port] (RFC 9112 3.2)";
+    }
+    if (!head.target.empty() && head.target.front() != '/' && head.target != "*" &&
+        head.method != "CONNECT") {
+        return rewrite_absolute_form(head);
+    }
+    return {};
 }
 
 }  // namespace
@@ -114,6 +182,17 @@ struct MessageParserCallbacks {
         head.version_major = p->http_major;
         head.version_minor = p->http_minor;
         head.status = parser.kind_ == MessageParser::Kind::response ? p->status_code : 0;
+        // RFC 9112 6.1: Transfer-Encoding in HTTP/1.0 means faulty framing, whatever else is
+        // there; llhttp would frame it as chunked where an HTTP/1.0 peer might not.
+        if (head.version_major == 1 && head.version_minor == 0 &&
+            !head.header("Transfer-Encoding").empty()) {
+            return parser.refuse("Transfer-Encoding in an HTTP/1.0 message (RFC 9112 6.1)");
+        }
+        if (parser.kind_ == MessageParser::Kind::request) {
+            if (auto why = check_request_head(head); !why.empty()) {
+                return parser.refuse(std::move(why));
+            }
+        }
         head.keep_alive = llhttp_should_keep_alive(p) != 0;
         parser.chunked_ = (p->flags & F_CHUNKED) != 0;
         parser.content_length_ =
@@ -142,6 +221,11 @@ MessageParser::MessageParser(Kind kind) : kind_(kind) {
 }
 
 MessageParser::~MessageParser() = default;
+
+int MessageParser::refuse(std::string why) {
+    refused_ = std::move(why);
+    return -1;  // any value llhttp does not know makes it stop with HPE_CB_*
+}
 
 MessageParser::Progress MessageParser::fail(std::string why, std::size_t consumed) {
     error_ = std::move(why);
@@ -184,6 +268,7 @@ MessageParser::Progress MessageParser::run_llhttp(std::span<const char> input) {
         if (message_done_) return {Event::message_complete, consumed};
         if (head_done_ && !head_was_done) return {Event::head_complete, consumed};
     }
+    if (!refused_.empty()) return fail(std::exchange(refused_, {}), consumed);  // our checks
     const char* reason = llhttp_get_error_reason(&parser_);
     auto why = std::string(errno_text(code));
     if (reason != nullptr && *reason != '\0') why.append(": ").append(reason);

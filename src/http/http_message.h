@@ -18,7 +18,9 @@ namespace snibind::http {
 struct MessageHead {
     // Requests.
     std::string method;  // "GET"
-    std::string target;  // "/path?query", as sent
+    // "/path?query", as sent; an absolute-form target ("http://host/path") is rewritten to
+    // origin-form and its authority becomes the Host header (RFC 9112 3.2.2).
+    std::string target;
     // Responses.
     int status = 0;
     std::string reason;  // "OK"
@@ -79,6 +81,8 @@ class MessageParser {
   private:
     friend struct MessageParserCallbacks;
     Progress fail(std::string why, std::size_t consumed);
+    // From a callback: stop llhttp and report `why` as the error.
+    int refuse(std::string why);
     Progress run_llhttp(std::span<const char> input);
 
     llhttp_t parser_{};
@@ -92,6 +96,7 @@ class MessageParser {
     bool chunked_ = false;
     std::int64_t content_length_ = -1;
     std::string error_;
+    std::string refused_;  // why one of our checks stopped llhttp
 };
 
 // Whether the request waits for "100 Continue" before its body (RFC 9110 10.1.1). The proxy

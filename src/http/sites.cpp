@@ -4,6 +4,7 @@
 #include <stdexcept>
 
 #include "text/ascii.h"
+#include "text/quote.h"
 #include "tls/host_name.h"
 
 namespace snibind::http {
@@ -154,7 +155,7 @@ std::optional<SiteBinding> SiteBinding::parse(std::string_view text, std::string
     SiteBinding b;
     b.protocol = to_lower(text.substr(0, slash));
     if (b.protocol != "https" && b.protocol != "http") {
-        error = "protocol '" + std::string(text.substr(0, slash)) + "' is not http or https";
+        error = "protocol " + quote(text.substr(0, slash)) + " is not http or https";
         return std::nullopt;
     }
     std::string_view info = text.substr(slash + 1);
@@ -188,14 +189,14 @@ std::optional<SiteBinding> SiteBinding::parse(std::string_view text, std::string
     }
     auto port = parse_port(info.substr(0, colon));
     if (!port) {
-        error = "port '" + std::string(info.substr(0, colon)) + "' is not 1-65535";
+        error = "port " + quote(info.substr(0, colon)) + " is not 1-65535";
         return std::nullopt;
     }
     b.port = *port;
     if (ip_text != "*") {
         auto ip = IpAddress::parse(ip_text);
         if (!ip) {
-            error = "address '" + std::string(ip_text) + "' is not '*' or an IP address";
+            error = "address " + quote(ip_text) + " is not '*' or an IP address";
             return std::nullopt;
         }
         b.ip = *ip;
@@ -205,14 +206,14 @@ std::optional<SiteBinding> SiteBinding::parse(std::string_view text, std::string
         // normalise_config_host's advice ("use ipport=") is for netsh keys; a site binding puts
         // an address in its IP part instead.
         auto address = literal->v6 ? "[" + literal->to_string() + "]" : literal->to_string();
-        error = "host '" + std::string(host) + "' is an IP address: write " + b.protocol + "/" +
-                address + ":" + std::to_string(b.port) + ":";
+        error = "host " + quote(host) + " is an IP address: write " + b.protocol + "/" + address +
+                ":" + std::to_string(b.port) + ":";
         return std::nullopt;
     }
     if (!host.empty()) {
         std::string why;
         if (!normalise_config_host(host, TrailingDot::strip, b.host, why)) {
-            error = "host '" + std::string(host) + "': " + why;
+            error = "host " + quote(host) + ": " + why;
             return std::nullopt;
         }
     }

@@ -1,6 +1,6 @@
 #pragma once
-// IIS sites and the HTTP.sys URL routing that picks one for a decrypted request (selection.md I1,
-// I5). Pure: no I/O.
+// IIS sites and the HTTP.sys URL routing that picks one for a decrypted request
+// (src/bindings/README.md I1, I5). Pure: no I/O.
 #include <cstdint>
 #include <optional>
 #include <string>

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "text/ascii.h"
+#include "text/quote.h"
 
 namespace snibind::iis {
 
@@ -78,7 +79,8 @@ std::optional<Command> parse_words(std::span<const std::string> words, std::stri
     for (const auto& word : words) {
         if (word.empty() || (word[0] != '/' && word[0] != '-')) {
             if (cmd.identifier) {
-                bad = "more than one identifier ('" + *cmd.identifier + "', '" + word + "')";
+                bad = "more than one identifier (" + quote(*cmd.identifier) + ", " + quote(word) +
+                      ")";
                 return std::nullopt;
             }
             cmd.identifier = unquote(word);
@@ -92,7 +94,7 @@ std::optional<Command> parse_words(std::span<const std::string> words, std::stri
             rest.remove_prefix(1);
             auto open = rest.find(".[");
             if (open == std::string_view::npos || !rest.ends_with(']')) {
-                bad = "'" + word + "' is not /+bindings.[name='value',...]";
+                bad = quote(word) + " is not /+bindings.[name='value',...]";
                 return std::nullopt;
             }
             p.name = to_lower(rest.substr(0, open));

@@ -1,8 +1,8 @@
 #pragma once
 // `appcmd list|set|add|delete site` on an applicationHost.config, with appcmd's syntax and
-// messages (selection.md I3, I4). appcmd edits the configuration only: HTTP.sys records are left
-// alone, which is how a site can end up with a binding and no certificate, or the "host name
-// greyed out" fix of I4 works.
+// messages (src/bindings/README.md I3, I4). appcmd edits the configuration only: HTTP.sys records
+// are left alone, which is how a site can end up with a binding and no certificate, or the "host
+// name greyed out" fix of I4 works.
 //
 // Supported, as appcmd.exe (verbs, objects and parameter names case-insensitive; values may be
 // wrapped in double quotes, which are removed):

@@ -18,6 +18,7 @@
 
 #include "netsh/store_file.h"
 #include "text/ascii.h"
+#include "text/quote.h"
 
 namespace snibind::iis {
 
@@ -56,7 +57,7 @@ struct ParseFailure {
 };
 
 std::string in_quotes(std::string_view s) {
-    return "'" + std::string(s) + "'";
+    return quote(s);
 }
 
 // ---- reading the DOM into IisSite values ----
@@ -147,8 +148,8 @@ IisSite read_site(xmlNode* node) {
                     throw ParseFailure{
                         binding.line,
                         "Cannot add duplicate collection entry of type 'binding' with combined "
-                        "key attributes 'protocol, bindingInformation' respectively set to '" +
-                            binding.protocol + ", " + binding.binding_information + "'"};
+                        "key attributes 'protocol, bindingInformation' respectively set to " +
+                            quote(binding.protocol + ", " + binding.binding_information)};
                 }
             }
             site.bindings.push_back(std::move(binding));
@@ -182,8 +183,8 @@ std::vector<IisSite> read_sites(xmlDoc* doc) {
             if (iequals(seen.name, site.name)) {
                 throw ParseFailure{site.line,
                                    "Cannot add duplicate collection entry of type 'site' with "
-                                   "unique key attribute 'name' set to '" +
-                                       site.name + "'"};
+                                   "unique key attribute 'name' set to " +
+                                       quote(site.name)};
             }
             if (seen.id == site.id) {
                 throw ParseFailure{

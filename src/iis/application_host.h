@@ -1,7 +1,7 @@
 #pragma once
-// The <system.applicationHost><sites> section of an IIS applicationHost.config (selection.md I1),
-// read and edited with libxml2. Applications and physical paths are kept so that a lab can show
-// them; snibind never serves files.
+// The <system.applicationHost><sites> section of an IIS applicationHost.config
+// (src/bindings/README.md I1), read and edited with libxml2. Applications and physical paths are
+// kept so that a lab can show them; snibind never serves files.
 //
 // Edits change only the elements they are about: the rest of the file (other sections, comments,
 // indentation, CRLF line ends, IIS's `<a b="c" />` style) is written back as it was read, except

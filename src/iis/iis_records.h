@@ -1,6 +1,7 @@
 #pragma once
-// The HTTP.sys records IIS writes for its https bindings (selection.md I2), and the IIS Manager
-// operations that rewrite them (I3): choosing a certificate, removing a binding, deleting a site.
+// The HTTP.sys records IIS writes for its https bindings (src/bindings/README.md I2), and the IIS
+// Manager operations that rewrite them (I3): choosing a certificate, removing a binding, deleting a
+// site.
 #include <cstdint>
 #include <map>
 #include <optional>

@@ -8,6 +8,7 @@
 #include "iis/application_host.h"
 #include "netsh/store_file.h"
 #include "text/ascii.h"
+#include "text/quote.h"
 
 namespace snibind::iis {
 
@@ -131,7 +132,7 @@ std::optional<ParsedUrl> parse_url(std::string_view url, std::string& error) {
         }
         ++host_end;
         if (!IpAddress::parse(rest.substr(0, host_end))) {
-            error = "'" + std::string(rest.substr(0, host_end)) + "' is not an IPv6 address";
+            error = quote(rest.substr(0, host_end)) + " is not an IPv6 address";
             return std::nullopt;
         }
     } else {
@@ -153,7 +154,7 @@ std::optional<ParsedUrl> parse_url(std::string_view url, std::string& error) {
     auto port_text = rest.substr(0, slash);
     auto port = parse_port(port_text);
     if (!port) {
-        error = "port '" + std::string(port_text) + "' is not 1-65535";
+        error = "port " + quote(port_text) + " is not 1-65535";
         return std::nullopt;
     }
     p.port = *port;
@@ -167,13 +168,13 @@ std::optional<ParsedUrl> parse_url(std::string_view url, std::string& error) {
                   c == '-' || c == '.' || c == '_' || c == '+' || c == '*' || c == '[' ||
                   c == ']' || c == ':';
         if (!ok) {
-            error = "host '" + p.host + "' has a character a host name cannot have";
+            error = "host " + quote(p.host) + " has a character a host name cannot have";
             return std::nullopt;
         }
     }
     if ((p.host.find_first_of("+*") != std::string::npos) && p.host != "+" && p.host != "*" &&
         !p.host.starts_with("*.")) {
-        error = "host '" + p.host + "': + and * stand alone";
+        error = "host " + quote(p.host) + ": + and * stand alone";
         return std::nullopt;
     }
     return p;
@@ -240,7 +241,7 @@ class Importer {
         }
         auto colon = line.find(':');
         if (colon == std::string_view::npos) {
-            fail(number, "'" + std::string(line) + "' is not 'label: value'");
+            fail(number, quote(line) + " is not 'label: value'");
             return;
         }
         auto label = trim(line.substr(0, colon));
@@ -249,12 +250,12 @@ class Importer {
         if (iequals(label, "Reserved URL")) {
             std::string error;
             if (!parse_url(value, error)) {
-                fail(number, "Reserved URL '" + std::string(value) + "': " + error);
+                fail(number, "Reserved URL " + quote(value) + ": " + error);
                 return;
             }
             for (const auto& r : list) {
                 if (iequals(r.url, value)) {
-                    fail(number, "Reserved URL '" + std::string(value) + "' is given twice");
+                    fail(number, "Reserved URL " + quote(value) + " is given twice");
                     return;
                 }
             }
@@ -266,7 +267,7 @@ class Importer {
                 iequals(label, "SSL Certificate bindings")) {
                 fail(number, "this is 'netsh http show sslcert' output, not 'show urlacl'");
             } else {
-                fail(number, "'" + std::string(label) + "' before the first Reserved URL");
+                fail(number, quote(label) + " before the first Reserved URL");
             }
             return;
         }
@@ -278,16 +279,16 @@ class Importer {
         } else if (iequals(label, "Listen") || iequals(label, "Delegate")) {
             auto flag = yes_no(value);
             if (current.users.empty() || !flag) {
-                fail(number, current.users.empty() ? std::string(label) + " before the first User"
-                                                   : std::string(label) + ": '" +
-                                                         std::string(value) + "' is not Yes or No");
+                fail(number, current.users.empty()
+                                 ? std::string(label) + " before the first User"
+                                 : std::string(label) + ": " + quote(value) + " is not Yes or No");
                 return;
             }
             (iequals(label, "Listen") ? current.users.back().listen
                                       : current.users.back().delegate) = *flag;
         } else {
-            fail(number, "unknown label '" + std::string(label) +
-                             "' (not English 'netsh http show urlacl' output)");
+            fail(number, "unknown label " + quote(label) +
+                             " (not English 'netsh http show urlacl' output)");
         }
     }
 
@@ -325,7 +326,7 @@ bool parse_params(std::span<const std::string> words, std::string_view verb, Par
     for (const auto& word : words) {
         auto eq = word.find('=');
         if (eq == std::string::npos) {
-            bad = "'" + word + "' is not name=value";
+            bad = quote(word) + " is not name=value";
             return false;
         }
         auto name = to_lower(std::string_view(word).substr(0, eq));
@@ -339,7 +340,7 @@ bool parse_params(std::span<const std::string> words, std::string_view verb, Par
                                            : name == "sddl"     ? &p.sddl
                                                                 : nullptr;
         if (!slot || (verb != "add" && name != "url")) {
-            bad = std::string(verb) + " urlacl takes no parameter '" + name + "'";
+            bad = std::string(verb) + " urlacl takes no parameter " + quote(name);
             return false;
         }
         if (*slot) {

@@ -1,7 +1,7 @@
 #pragma once
 // HTTP.sys URL reservations: `netsh http show|add|delete urlacl` on a store file that is the text
 // of `netsh http show urlacl` (as the sslcert store is the text of `show sslcert`), and the URL
-// prefixes they register for the router (selection.md I5).
+// prefixes they register for the router (src/bindings/README.md I5).
 //
 // The importer accepts what people publish (tests/data/netsh/u*-urlacl.txt): a prompt line, the
 // "URL Reservations:" header and its underline, blank lines, any indentation and padding around

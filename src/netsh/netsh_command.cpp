@@ -8,6 +8,7 @@
 #include "netsh/netsh_fields.h"
 #include "netsh/netsh_text.h"
 #include "text/ascii.h"
+#include "text/quote.h"
 
 namespace snibind::netsh {
 
@@ -190,8 +191,8 @@ bool parse_parameters(std::span<const std::string> words, Verb verb, Profile pro
     for (auto& word : words) {
         auto eq = word.find('=');
         if (eq == std::string::npos) {
-            f.explanation = "'" + word +
-                            "' is not name=value: snibind supports only the name=value form of "
+            f.explanation = quote(word) +
+                            " is not name=value: snibind supports only the name=value form of "
                             "netsh parameters";
             return false;
         }
@@ -199,8 +200,8 @@ bool parse_parameters(std::span<const std::string> words, Verb verb, Profile pro
         std::string_view value = std::string_view(word).substr(eq + 1);
         if (auto family = family_from_parameter(name)) {
             if (cmd.key) {
-                f.explanation =
-                    "more than one key parameter (" + cmd.key->netsh_argument() + ", " + word + ")";
+                f.explanation = "more than one key parameter (" + cmd.key->netsh_argument() + ", " +
+                                shown(word) + ")";
                 return false;
             }
             if (!family_allowed(*family, profile)) {
@@ -212,7 +213,7 @@ bool parse_parameters(std::span<const std::string> words, Verb verb, Profile pro
             std::string error;
             auto key = RecordKey::parse(*family, value, error);
             if (!key) {
-                f.explanation = name + "=" + std::string(value) + ": " + error;
+                f.explanation = shown(name) + "=" + shown(value) + ": " + error;
                 return false;
             }
             if (key->is_wildcard() && !has_wildcard_hosts(profile)) {
@@ -229,7 +230,7 @@ bool parse_parameters(std::span<const std::string> words, Verb verb, Profile pro
         }
         const SslcertField* field = find_field_by_parameter(name);
         if (!field) {
-            f.explanation = "unknown parameter '" + name + "'";
+            f.explanation = "unknown parameter " + quote(name);
             return false;
         }
         if (!known_in(*field, profile)) {
@@ -276,7 +277,7 @@ NetshResult not_found_command(std::span<const std::string> words, std::string ex
     r.out = "The following command was not found: ";
     for (std::size_t i = 0; i < words.size(); ++i) {
         if (i) r.out += ' ';
-        r.out += words[i];
+        r.out += shown(words[i]);  // as typed, unless it is huge
     }
     r.out += ".\n";
     if (!explanation.empty()) r.err = "snibind netsh: " + explanation + "\n";

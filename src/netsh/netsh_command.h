@@ -1,6 +1,6 @@
 #pragma once
 // `netsh http add|delete|update|show sslcert` against a Store, with Windows' messages and exit
-// statuses (selection.md S1, S2, section 3).
+// statuses (src/bindings/README.md S1, S2, section 3).
 //
 // Differences from netsh.exe, on purpose: parameters are `name=value` only (netsh's positional
 // form, `add sslcert 0.0.0.0:443 <hash> <appid>`, is not supported); verbs and objects must be

@@ -3,6 +3,7 @@
 #include <charconv>
 
 #include "text/ascii.h"
+#include "text/quote.h"
 
 namespace snibind::netsh {
 
@@ -10,10 +11,6 @@ namespace {
 
 constexpr std::array<Family, 4> kFamilies{Family::ip, Family::host, Family::ccs,
                                           Family::scoped_ccs};
-
-std::string quoted(std::string_view v) {
-    return "'" + std::string(v) + "'";
-}
 
 std::optional<std::uint32_t> parse_u32(std::string_view text) {
     std::uint32_t value = 0;
@@ -80,7 +77,7 @@ bool parse_shown_value(const SslcertField& f, std::string_view value, Record& r,
                 return true;
             }
             r.certhash = Thumbprint::parse(value);
-            if (!r.certhash) error = quoted(value) + " is not a certificate hash (40 hex digits)";
+            if (!r.certhash) error = quote(value) + " is not a certificate hash (40 hex digits)";
             return r.certhash.has_value();
         case FieldKind::guid:
             if (value == kNull) {
@@ -89,7 +86,7 @@ bool parse_shown_value(const SslcertField& f, std::string_view value, Record& r,
             }
             r.appid = Guid::parse(value);
             if (!r.appid) {
-                error = quoted(value) +
+                error = quote(value) +
                         " is not an application ID (a GUID such as "
                         "{4dc3e181-e14b-4a21-b022-59fc669b0914})";
             }
@@ -102,8 +99,8 @@ bool parse_shown_value(const SslcertField& f, std::string_view value, Record& r,
                 r.*f.number = *n;
                 return true;
             }
-            error = quoted(value) + " is not a number (" + std::string(f.label) +
-                    " takes 0-4294967295)";
+            error =
+                quote(value) + " is not a number (" + std::string(f.label) + " takes 0-4294967295)";
             return false;
         case FieldKind::enabled_flag:
         case FieldKind::set_flag: {
@@ -114,7 +111,7 @@ bool parse_shown_value(const SslcertField& f, std::string_view value, Record& r,
                 r.set(static_cast<RecordFlag>(f.flag), value == on);
                 return true;
             }
-            error = quoted(value) + " is not " + std::string(on) + "/" + std::string(off) + " (" +
+            error = quote(value) + " is not " + std::string(on) + "/" + std::string(off) + " (" +
                     std::string(f.label) + ")";
             return false;
         }
@@ -129,14 +126,14 @@ bool parse_parameter_value(const SslcertField& f, std::string_view value, Record
             r.certhash = Thumbprint::parse(value);
             if (!r.certhash) {
                 error = f.parameter;
-                error += "=" + quoted(value) + " is not a certificate hash (40 hex digits)";
+                error += "=" + quote(value) + " is not a certificate hash (40 hex digits)";
             }
             return r.certhash.has_value();
         case FieldKind::guid:
             r.appid = Guid::parse(value);
             if (!r.appid) {
                 error = f.parameter;
-                error += "=" + quoted(value) +
+                error += "=" + quote(value) +
                          " is not a GUID (such as {4dc3e181-e14b-4a21-b022-59fc669b0914})";
             }
             return r.appid.has_value();
@@ -152,7 +149,7 @@ bool parse_parameter_value(const SslcertField& f, std::string_view value, Record
             }
             if (!value.empty() && (value.front() == ' ' || value.back() == ' ')) {
                 error = f.parameter;
-                error += "=" + quoted(value) + " starts or ends with a blank";
+                error += "=" + quote(value) + " starts or ends with a blank";
                 return false;
             }
             r.*f.text = value == kNull ? std::string_view() : value;
@@ -163,7 +160,7 @@ bool parse_parameter_value(const SslcertField& f, std::string_view value, Record
                 return true;
             }
             error = f.parameter;
-            error += "=" + quoted(value) + " is not a number (0-4294967295)";
+            error += "=" + quote(value) + " is not a number (0-4294967295)";
             return false;
         case FieldKind::enabled_flag:
         case FieldKind::set_flag:
@@ -172,7 +169,7 @@ bool parse_parameter_value(const SslcertField& f, std::string_view value, Record
                 return true;
             }
             error = f.parameter;
-            error += "=" + quoted(value) + " is not enable or disable";
+            error += "=" + quote(value) + " is not enable or disable";
             return false;
     }
     return false;

@@ -1,7 +1,7 @@
 #pragma once
-// The one table of `netsh http show sslcert` fields (selection.md S1 and section 3). The importer
-// (netsh_text), the printer (netsh_text) and the command parser (netsh_command) all read it; a
-// field is described here and nowhere else.
+// The one table of `netsh http show sslcert` fields (src/bindings/README.md S1 and section 3). The
+// importer (netsh_text), the printer (netsh_text) and the command parser (netsh_command) all read
+// it; a field is described here and nowhere else.
 #include <array>
 #include <cstddef>
 #include <cstdint>

@@ -9,6 +9,7 @@
 
 #include "netsh/netsh_fields.h"
 #include "text/ascii.h"
+#include "text/quote.h"
 
 namespace snibind::netsh {
 
@@ -19,33 +20,16 @@ constexpr std::string_view kExtendedTitle = "Extended Properties:";
 constexpr std::string_view kPropertyId = "PropertyId";
 constexpr std::string_view kEmDash = "\xE2\x80\x94";  // U+2014, UTF-8
 
+// A '\r' too: "value\r\r\n" would otherwise keep a '\r' that the saved file's line end then
+// swallows, and the store would change on its first save.
 bool is_blank(char c) {
-    return c == ' ' || c == '\t';
+    return c == ' ' || c == '\t' || c == '\r';
 }
 
 std::string_view trim(std::string_view s) {
     while (!s.empty() && is_blank(s.front())) s.remove_prefix(1);
     while (!s.empty() && is_blank(s.back())) s.remove_suffix(1);
     return s;
-}
-
-// A piece of the input quoted for an error message: control bytes escaped, at most 80 bytes.
-std::string excerpt(std::string_view s) {
-    constexpr std::size_t kMax = 80;
-    std::string out = "'";
-    for (std::size_t i = 0; i < s.size() && i < kMax; ++i) {
-        auto c = static_cast<unsigned char>(s[i]);
-        if (c < 0x20 || c == 0x7f) {
-            static constexpr char digits[] = "0123456789abcdef";
-            out += "\\x";
-            out += digits[c >> 4];
-            out += digits[c & 15];
-        } else {
-            out += static_cast<char>(c);
-        }
-    }
-    if (s.size() > kMax) out += "...";
-    return out + "'";
 }
 
 void append_utf8(std::string& out, std::uint32_t cp) {
@@ -158,6 +142,19 @@ bool has_non_ascii(std::string_view s) {
     return false;
 }
 
+// Where the importer is in an Extended Properties block.
+enum class ImportExt { none, need_id, in_block };
+
+// The record being imported. At namespace scope: clang cannot default-construct a nested class
+// with default member initializers (std::optional::emplace) inside its enclosing class.
+struct ImportCurrent {
+    Record record;
+    int key_line = 0;
+    std::array<int, kSslcertFields.size()> field_line{};
+    ImportExt ext = ImportExt::none;
+    int ext_line = 0;
+};
+
 class Importer {
   public:
     explicit Importer(std::string_view file_name) : file_(file_name) {}
@@ -192,15 +189,8 @@ class Importer {
     }
 
   private:
-    enum class Ext { none, need_id, in_block };
-
-    struct Current {
-        Record record;
-        int key_line = 0;
-        std::array<int, kSslcertFields.size()> field_line{};
-        Ext ext = Ext::none;
-        int ext_line = 0;
-    };
+    using Ext = ImportExt;
+    using Current = ImportCurrent;
 
     // The keys imported so far, as indexes into result_.records: a store of a hosting front end
     // holds a million keys, so a duplicate is looked up, never scanned for, and the set holds
@@ -224,8 +214,6 @@ class Importer {
             return key(a) == key(b);
         }
     };
-    absl::flat_hash_set<std::uint32_t, KeyHash, KeyEq> keys_{0, KeyHash{&result_.records},
-                                                             KeyEq{&result_.records}};
 
     void fail(int line, std::string reason) {
         result_.error = ImportError{std::string(file_), line, std::move(reason)};
@@ -272,7 +260,7 @@ class Importer {
                             "not of 'netsh http show sslcert'");
             }
             return fail(number,
-                        "the prompt runs " + excerpt(command) + ", not 'netsh http show sslcert'");
+                        "the prompt runs " + quote(command) + ", not 'netsh http show sslcert'");
         }
         if (line == "URL Reservations:") {
             return fail(number,
@@ -297,7 +285,7 @@ class Importer {
         if (auto value = match_label(line, kPropertyId)) return property_id(number, *value);
         std::string_view label, value;
         if (!split_unknown(line, label, value)) {
-            return fail(number, "cannot read " + excerpt(line) + ": expected 'Label : value'");
+            return fail(number, "cannot read " + quote(line) + ": expected 'Label : value'");
         }
         unknown_label(number, label, value);
     }
@@ -321,7 +309,7 @@ class Importer {
         std::uint32_t id = 0;
         auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), id);
         if (value.empty() || ec != std::errc{} || end != value.data() + value.size()) {
-            return fail(number, excerpt(value) + " is not a number (PropertyId)");
+            return fail(number, quote(value) + " is not a number (PropertyId)");
         }
         current_->record.extended_properties.back().id = id;
         current_->ext = Ext::in_block;
@@ -334,7 +322,7 @@ class Importer {
         auto key = RecordKey::parse(family, value, error);
         if (!key) {
             return fail(number,
-                        std::string(label) + " " + excerpt(value) + " is not valid: " + error);
+                        std::string(label) + " " + quote(value) + " is not valid: " + error);
         }
         // Every earlier record is finished, so keys_ holds them all.
         if (auto seen = keys_.find(*key); seen != keys_.end()) {
@@ -380,6 +368,18 @@ class Importer {
 
     void unknown_label(int number, std::string_view label, std::string_view value) {
         if (current_ && current_->ext == Ext::in_block) {
+            // The store file prints it as "label : value": a label that would split differently
+            // there ("a:" reads back as "a" and ": value") would change at the first save.
+            std::string_view printed_label, printed_value;
+            const std::string printed = format_line(label, value);
+            if (!split_unknown(trim(std::string_view(printed).substr(0, printed.size() - 1)),
+                               printed_label, printed_value) ||
+                printed_label != label || printed_value != value) {
+                return fail(number, "the Extended Properties field " + quote(label) +
+                                        " cannot be kept: printed as 'label : value' in the "
+                                        "store file, it would read back differently (a label "
+                                        "cannot end with ':')");
+            }
             current_->record.extended_properties.back().fields.emplace_back(label, value);
             return;
         }
@@ -393,16 +393,16 @@ class Importer {
                         "certificate binding");
         }
         if (is_urlacl_label(label)) {
-            return fail(number, excerpt(label) +
+            return fail(number, quote(label) +
                                     " belongs to a URL reservation (netsh http show urlacl), not "
                                     "to an SSL certificate binding");
         }
         if (is_localised_key_label(label) || has_non_ascii(label)) {
-            return fail(number, excerpt(label) +
+            return fail(number, quote(label) +
                                     " looks like localised netsh output, which is not supported: "
                                     "run netsh on a system whose display language is English");
         }
-        fail(number, "unknown field " + excerpt(label));
+        fail(number, "unknown field " + quote(label));
     }
 
     static constexpr std::string_view kKeyLabels =
@@ -410,6 +410,8 @@ class Importer {
 
     std::string_view file_;
     ImportResult result_;
+    absl::flat_hash_set<std::uint32_t, KeyHash, KeyEq> keys_{0, KeyHash{&result_.records},
+                                                             KeyEq{&result_.records}};
     std::optional<Current> current_;
 };
 

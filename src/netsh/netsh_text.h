@@ -1,7 +1,8 @@
 #pragma once
 // The text of `netsh http show sslcert`: an importer that copes with output as people publish it
-// (tests/data/netsh/) and a printer that produces Windows' layout for a profile (selection.md S1,
-// section 3). The fields themselves are described once, in netsh/netsh_fields.h.
+// (tests/data/netsh/) and a printer that produces Windows' layout for a profile
+// (src/bindings/README.md S1, section 3). The fields themselves are described once, in
+// netsh/netsh_fields.h.
 //
 // The importer accepts: CRLF or LF line ends; a UTF-8 byte-order mark; UTF-16 text with a
 // byte-order mark (what PowerShell 5's `>` writes); a prompt line ("C:\>netsh http show sslcert",

@@ -1,12 +1,16 @@
 #include "netsh/store_file.h"
 
+#include <dirent.h>
 #include <fcntl.h>
+#include <signal.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cassert>
 #include <cerrno>
+#include <charconv>
 #include <cstring>
 
 namespace snibind::netsh {
@@ -36,6 +40,35 @@ bool write_all(int fd, std::string_view data) {
         data.remove_prefix(static_cast<std::size_t>(n));
     }
     return true;
+}
+
+// Whether process `pid` has ended. EPERM means it runs, as another user.
+bool has_ended(pid_t pid) {
+    return ::kill(pid, 0) != 0 && errno == ESRCH;
+}
+
+// Removes the temporaries "NAME.tmp.<pid>" beside `path` whose writer has ended: one killed
+// between linking its temporary and renaming it, or one writing where O_TMPFILE is missing (a
+// million-record store's temporary is a gigabyte). A writer's own temporary is left alone.
+void remove_stale_temporaries(const std::filesystem::path& path) {
+    const std::string prefix = path.filename().string() + ".tmp.";
+    const auto dir = path.parent_path();
+    DIR* d = ::opendir(dir.empty() ? "." : dir.c_str());
+    if (!d) return;  // the write itself reports what is wrong with the folder
+    while (const dirent* entry = ::readdir(d)) {
+        std::string_view name = entry->d_name;
+        if (!name.starts_with(prefix)) continue;
+        std::string_view digits = name.substr(prefix.size());
+        pid_t pid = 0;
+        auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), pid);
+        // Exactly a pid as a writer prints it: "store.txt.tmp.0123" or ".tmp.12x" are not ours.
+        if (digits.empty() || digits[0] == '0' || ec != std::errc{} ||
+            end != digits.data() + digits.size() || pid <= 0) {
+            continue;
+        }
+        if (pid != ::getpid() && has_ended(pid)) ::unlinkat(::dirfd(d), entry->d_name, 0);
+    }
+    ::closedir(d);
 }
 
 }  // namespace
@@ -87,7 +120,8 @@ std::string errno_text(int err) {
     return std::strerror(err);
 }
 
-std::optional<std::string> read_file(const std::filesystem::path& path, FileError& error) {
+std::optional<std::string> read_file(const std::filesystem::path& path, FileError& error,
+                                     std::size_t limit) {
     Fd file{::open(path.c_str(), O_RDONLY | O_CLOEXEC)};
     if (file.fd < 0) {
         error = {"open", errno};
@@ -98,51 +132,118 @@ std::optional<std::string> read_file(const std::filesystem::path& path, FileErro
     // about twice over and fault in every copy.
     struct stat status {};
     if (::fstat(file.fd, &status) == 0 && S_ISREG(status.st_mode) && status.st_size > 0)
-        text.reserve(static_cast<std::size_t>(status.st_size));
+        text.reserve(std::min(static_cast<std::size_t>(status.st_size), limit));
     char buf[65536];
-    for (;;) {
-        ssize_t n = ::read(file.fd, buf, sizeof buf);
+    while (text.size() < limit) {
+        ssize_t n = ::read(file.fd, buf, std::min(sizeof buf, limit - text.size()));
         if (n < 0 && errno == EINTR) continue;
         if (n < 0) {
             error = {"read", errno};
             return std::nullopt;
         }
-        if (n == 0) return text;
+        if (n == 0) break;
         text.append(buf, static_cast<std::size_t>(n));
     }
+    return text;
 }
 
 bool write_file_atomically(const std::filesystem::path& path, std::string_view text,
                            std::string& error) {
-    std::string tmp = path.string() + ".tmp." + std::to_string(::getpid());
-    auto fail = [&](std::string_view what, int err) {
-        error = std::string(what) + " " + tmp + ": " + errno_text(err);
-        ::unlink(tmp.c_str());
+    remove_stale_temporaries(path);
+    const std::string tmp = path.string() + ".tmp." + std::to_string(::getpid());
+    const auto dir = path.parent_path();
+    const std::string dir_name = dir.empty() ? std::string(".") : dir.string();
+    struct stat existing {};
+    const bool replaces = ::stat(path.c_str(), &existing) == 0;
+
+    bool named = false;  // `tmp` exists and is ours: removed on failure
+    auto fail = [&](std::string what, int err) {
+        error = std::move(what) + ": " + errno_text(err);
+        if (named) ::unlink(tmp.c_str());
         return false;
     };
-    Fd out{::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666)};
-    if (out.fd < 0) {
-        error = "cannot create " + tmp + ": " + errno_text(errno);
-        return false;
+    // Writes `text` to `out`, keeping the replaced file's permissions, and makes it durable.
+    auto fill = [&](int out) {
+        if (replaces && ::fchmod(out, existing.st_mode & 07777) != 0)
+            return fail("cannot set the permissions of " + tmp, errno);
+        if (!write_all(out, text)) return fail("cannot write " + tmp, errno);
+        if (::fsync(out) != 0) return fail("cannot sync " + tmp, errno);
+        return true;
+    };
+
+    // An unnamed file first: a writer killed while writing (a gigabyte for a million records)
+    // leaves nothing behind. It gets its name only once it is complete, and rename cannot
+    // replace a file from a descriptor, so it is linked as `tmp` first.
+    Fd out{::open(dir_name.c_str(), O_TMPFILE | O_WRONLY | O_CLOEXEC, 0666)};
+    if (out.fd >= 0) {
+        if (!fill(out.fd)) return false;
+        const std::string self = "/proc/self/fd/" + std::to_string(out.fd);
+        int linked = ::linkat(AT_FDCWD, self.c_str(), AT_FDCWD, tmp.c_str(), AT_SYMLINK_FOLLOW);
+        if (linked != 0 && errno == EEXIST) {
+            // Left by an earlier process with this pid.
+            ::unlink(tmp.c_str());
+            linked = ::linkat(AT_FDCWD, self.c_str(), AT_FDCWD, tmp.c_str(), AT_SYMLINK_FOLLOW);
+        }
+        if (linked == 0) {
+            named = true;
+        } else {
+            ::close(out.release());  // no /proc to link through: write a named file instead
+        }
     }
-    struct stat existing {};
-    if (::stat(path.c_str(), &existing) == 0 && ::fchmod(out.fd, existing.st_mode & 07777) != 0) {
-        return fail("cannot set the permissions of", errno);
+    if (!named) {
+        // No O_TMPFILE on this file system (or no /proc): a named temporary, which a killed
+        // writer leaves behind for the next write to remove.
+        out.fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
+        if (out.fd < 0) {
+            error = "cannot create " + tmp + ": " + errno_text(errno);
+            return false;
+        }
+        named = true;
+        if (!fill(out.fd)) return false;
     }
-    if (!write_all(out.fd, text)) return fail("cannot write", errno);
-    if (::fsync(out.fd) != 0) return fail("cannot sync", errno);
-    if (::close(out.release()) != 0) return fail("cannot close", errno);
-    if (::rename(tmp.c_str(), path.c_str()) != 0) {
-        int err = errno;
-        error = "cannot replace " + path.string() + ": " + errno_text(err);
-        ::unlink(tmp.c_str());
-        return false;
-    }
+    if (::close(out.release()) != 0) return fail("cannot close " + tmp, errno);
+    if (::rename(tmp.c_str(), path.c_str()) != 0)
+        return fail("cannot replace " + path.string(), errno);
     // Make the rename itself durable. A failure here cannot lose data any more: not an error.
-    auto dir = path.parent_path();
-    Fd d{::open(dir.empty() ? "." : dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC)};
+    Fd d{::open(dir_name.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC)};
     if (d.fd >= 0) ::fsync(d.fd);
     return true;
+}
+
+std::optional<EditLock> EditLock::acquire(const std::filesystem::path& path, std::string& error) {
+    const std::string name = path.string() + ".lock";
+    // Whoever may write the store may take its lock: the lock file gets the store's permissions
+    // (umask aside), as save() keeps them for the store itself.
+    struct stat store {};
+    const bool store_exists = ::stat(path.c_str(), &store) == 0;
+    Fd lock{::open(name.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0666)};
+    if (lock.fd >= 0) {
+        if (store_exists) ::fchmod(lock.fd, store.st_mode & 0666);
+    } else if (errno == EEXIST) {
+        lock.fd = ::open(name.c_str(), O_RDWR | O_CLOEXEC);
+    }
+    if (lock.fd < 0) {
+        error = "cannot open the lock file " + name + ": " + errno_text(errno);
+        return std::nullopt;
+    }
+    while (::flock(lock.fd, LOCK_EX) != 0) {
+        if (errno == EINTR) continue;
+        error = "cannot lock " + name + ": " + errno_text(errno);
+        return std::nullopt;
+    }
+    return EditLock(lock.release());
+}
+
+EditLock::~EditLock() {
+    if (fd_ >= 0) ::close(fd_);  // closing the last descriptor releases the lock
+}
+
+EditLock& EditLock::operator=(EditLock&& other) noexcept {
+    if (this != &other) {
+        if (fd_ >= 0) ::close(fd_);
+        fd_ = std::exchange(other.fd_, -1);
+    }
+    return *this;
 }
 
 std::optional<Store> Store::load(const std::filesystem::path& path, MissingFile missing,

@@ -71,6 +71,7 @@ void BackendConnection::on_connected(const error_code& ec,
 }
 
 void BackendConnection::close() {
+    resolver_.cancel();
     error_code ignored;
     socket().close(ignored);
 }

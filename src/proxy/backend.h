@@ -37,8 +37,11 @@ class BackendConnection {
             [&](auto& s) { boost::asio::async_write(s, buffers, std::forward<Handler>(done)); },
             stream_);
     }
+    // Closes the socket and stops a name resolution in progress: every pending operation ends
+    // with operation_aborted.
     void close();
     bool is_open() const;
+    int native_handle() { return socket().native_handle(); }
 
   private:
     using TlsStream = boost::asio::ssl::stream<boost::asio::ip::tcp::socket>;

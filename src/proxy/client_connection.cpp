@@ -46,7 +46,8 @@ ClientConnection::ClientConnection(Worker& worker, asio::ip::tcp::socket socket,
 }
 
 void ClientConnection::start() {
-    // The hello deadline closes the connection; it never routes it to a default (clienthello.md).
+    // The hello deadline closes the connection; it never routes it to a default
+    // (src/tls/README.md).
     deadline_.expires_after(runtime_->config.limits.hello_timeout);
     deadline_.async_wait([self = shared_from_this()](const error_code& ec) {
         if (ec) return;

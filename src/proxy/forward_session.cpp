@@ -11,6 +11,7 @@
 
 #include "proxy/asio_endpoint.h"
 #include "proxy/socket_state.h"
+#include "proxy/tcp_progress.h"
 
 namespace snibind::proxy {
 
@@ -32,8 +33,8 @@ ForwardSession::ForwardSession(Worker& worker, asio::ip::tcp::socket client,
       received_(std::move(received)),
       replay_from_(hello_offset),
       replay_to_(size),
-      upstream_{&client_, &backend_, {}, false, &trace_.log.bytes_in},
-      downstream_{&backend_, &client_, {}, false, &trace_.log.bytes_out} {
+      upstream_{&client_, &backend_, {}, false, &trace_.log.bytes_in, 0},
+      downstream_{&backend_, &client_, {}, false, &trace_.log.bytes_out, 0} {
     trace_.log.backend = entry_.backend->to_string();
 }
 
@@ -202,6 +203,7 @@ void ForwardSession::read(Pipe& pipe) {
                 if (ec != asio::error::operation_aborted) self->finish("write_error", ec.message());
                 return;
             }
+            self->last_activity_ = std::chrono::steady_clock::now();
             // A full buffer means more is likely waiting: read it at once, as
             // Asio's speculative read would. Otherwise wait without the buffer.
             if (full) {
@@ -224,12 +226,23 @@ void ForwardSession::watch_idle() {
     timer_.expires_at(last_activity_ + idle);
     timer_.async_wait([self = shared_from_this(), idle](const error_code& ec) {
         if (ec) return;
-        if (std::chrono::steady_clock::now() - self->last_activity_ >= idle) {
-            self->finish("idle_timeout", fmt::format("no data either way for {} ms", idle.count()));
+        const auto now = std::chrono::steady_clock::now();
+        if (now - self->last_activity_ >= idle) self->note_kernel_progress(now);
+        if (now - self->last_activity_ < idle) {
+            self->watch_idle();
             return;
         }
-        self->watch_idle();
+        self->finish("idle_timeout", fmt::format("no data either way for {} ms", idle.count()));
     });
+}
+
+// Counts as activity what the kernel moved that the relay did not see: bytes it wrote that a slow
+// peer acknowledged since the last look (tcp_progress.h).
+void ForwardSession::note_kernel_progress(std::chrono::steady_clock::time_point now) {
+    for (Pipe* pipe : {&upstream_, &downstream_}) {
+        const auto acked = tcp_acked_since(pipe->to->native_handle(), pipe->acked, now);
+        if (acked && *acked > last_activity_) last_activity_ = *acked;
+    }
 }
 
 void ForwardSession::finish(std::string_view result, std::string why) {

@@ -35,6 +35,7 @@ class ForwardSession : public std::enable_shared_from_this<ForwardSession> {
         BufferPool::Buffer buffer;  // only from a read until its write is done
         bool done = false;
         std::uint64_t* counter;
+        std::uint64_t acked = 0;  // `to`'s peer's acknowledged bytes when the timer last looked
     };
     void on_connect(const boost::system::error_code& ec);
     void connected();
@@ -44,6 +45,7 @@ class ForwardSession : public std::enable_shared_from_this<ForwardSession> {
     void read(Pipe& pipe);
     void read_failed(Pipe& pipe, const boost::system::error_code& ec);
     void watch_idle();
+    void note_kernel_progress(std::chrono::steady_clock::time_point now);
     void finish(std::string_view result, std::string why);
 
     Worker& worker_;

@@ -21,7 +21,7 @@ struct ProxyHeader {
     // not carried, and the socket's own addresses apply.
     bool local = false;
     Endpoint src;  // the client, as the balancer saw it
-    Endpoint dst;  // the address the client connected to: selection uses it (clienthello.md)
+    Endpoint dst;  // the address the client connected to: selection uses it (src/tls/README.md)
     std::size_t length = 0;  // bytes of the header, TLVs included; the ClientHello starts here
 };
 

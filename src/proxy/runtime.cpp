@@ -157,7 +157,7 @@ std::shared_ptr<Runtime> load_runtime(const config::Config& config, std::string&
         if (entry->ctx())
             rt->server_contexts.emplace(entry.get(), wrap_server_context(entry->ctx()));
 
-    // Sites from an IIS applicationHost.config join those of the YAML (selection.md I1).
+    // Sites from an IIS applicationHost.config join those of the YAML (src/bindings/README.md I1).
     if (config.iis_config) {
         auto iis_sites = iis::load_iis_sites(*config.iis_config, error);
         if (!iis_sites) return nullptr;

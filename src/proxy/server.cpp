@@ -21,6 +21,8 @@
 #include "admin/admin_server.h"
 #include "check/check.h"
 #include "netsh/netsh_command.h"
+#include "netsh/store_file.h"
+#include "proxy/accept_backoff.h"
 #include "proxy/worker.h"
 
 namespace snibind::proxy {
@@ -35,6 +37,9 @@ std::shared_ptr<spdlog::logger> make_logger() {
         "snibind", std::make_shared<spdlog::sinks::stderr_sink_mt>());
     logger->set_pattern("snibind: %v");
     logger->flush_on(spdlog::level::info);
+    // Under a name, for what logs from elsewhere (the accept back-off, proxy/accept_backoff.h).
+    spdlog::drop(kServerLoggerName);
+    spdlog::register_logger(logger);
     return logger;
 }
 
@@ -66,6 +71,7 @@ class FileWatch {
     struct Target {
         std::filesystem::path dir;
         std::string name;  // empty: any change in the folder
+        friend bool operator==(const Target&, const Target&) = default;
     };
 
     FileWatch(asio::io_context& io, std::vector<Target> targets, std::function<void()> changed)
@@ -146,13 +152,21 @@ void collect_stats(asio::io_context& main_io, const std::vector<std::unique_ptr<
         std::function<void(admin::Stats)> done;
     };
     auto gather = std::make_shared<Gather>(Gather{{}, workers.size(), std::move(done)});
-    if (workers.empty()) return gather->done({});
+    if (workers.empty()) {
+        gather->total.accept_fd_exhausted =
+            accept_fd_exhausted_total.load(std::memory_order_relaxed);
+        return gather->done(std::move(gather->total));
+    }
     for (const auto& w : workers) {
         Worker* worker = w.get();
         asio::post(worker->io(), [worker, gather, &main_io] {
-            asio::post(main_io, [gather, copy = worker->stats()] {
+            asio::post(main_io, [gather, copy = worker->stats_snapshot()] {
                 gather->total.merge(copy);
-                if (--gather->pending == 0) gather->done(std::move(gather->total));
+                if (--gather->pending == 0) {
+                    gather->total.accept_fd_exhausted =
+                        accept_fd_exhausted_total.load(std::memory_order_relaxed);
+                    gather->done(std::move(gather->total));
+                }
             });
         });
     }
@@ -166,6 +180,10 @@ std::pair<int, std::string> apply_netsh(const Runtime& rt, const std::vector<std
         return {1,
                 "this server has no store file (store: in the config): netsh has nothing to "
                 "change\n"};
+    // The same lock as `snibind netsh`: an edit from the CLI at the same time is never lost.
+    std::string lock_error;
+    auto lock = netsh::EditLock::acquire(*rt.config.store, lock_error);
+    if (!lock) return {1, lock_error + "\n"};
     netsh::ImportError import_error;
     auto store = netsh::Store::load(*rt.config.store, netsh::MissingFile::empty, import_error);
     if (!store) return {1, import_error.message() + "\n"};
@@ -213,12 +231,13 @@ int serve(const ServeOptions& options) {
     BindingTable table(std::move(runtime->records));
     unsigned threads =
         options.threads ? options.threads : std::max(1u, std::thread::hardware_concurrency());
-    std::size_t per_worker = (runtime->config.limits.max_connections + threads - 1) / threads;
+    // One limit for all workers (declared before them: they count in it until they end).
+    ConnectionLimit limit(runtime->config.limits.max_connections);
     std::vector<std::unique_ptr<Worker>> workers;
     try {
         for (unsigned i = 0; i < threads; ++i) {
-            workers.push_back(std::make_unique<Worker>(table, *access_log, runtime, per_worker));
-            workers.back()->listen();
+            workers.push_back(std::make_unique<Worker>(table, *access_log, runtime, limit));
+            workers.back()->listen(i == 0);
         }
     } catch (const std::exception& e) {
         std::cerr << "snibind serve: " << e.what() << "\n";
@@ -231,14 +250,19 @@ int serve(const ServeOptions& options) {
     asio::signal_set signals(main_io, SIGHUP, SIGTERM, SIGINT);
     for (auto& w : workers) w->start();
 
-    std::vector<std::string> addresses;
-    for (const auto& l : runtime->config.listen) addresses.push_back(l.endpoint.to_string());
-    log->info("serving {} on {} ({} threads, {} records, {} certificates, profile {}, {})",
-              options.config.string(), fmt::join(addresses, ", "), threads, table.read().size(),
-              runtime->certificates.size(), to_string(runtime->config.selection.profile),
-              to_string(runtime->config.selection.precedence));
 
     std::thread joiner;  // started by the first SIGTERM/SIGINT: waits for the workers to drain
+    // Declared before reload, which hands it a new token; created once the workers run.
+    std::optional<admin::AdminServer> console;
+    // What is watched (the files of the runtime in effect); a reload that names other files
+    // watches those from then on.
+    std::unique_ptr<FileWatch> watch;
+    std::vector<FileWatch::Target> watched = watch_targets(*runtime, options.watch);
+    std::function<void()> files_changed;
+    // What only a restart changes, as the server started: a reload names these when they differ.
+    const std::vector<config::Listener> started_listen = runtime->config.listen;
+    const std::optional<Endpoint> started_admin = runtime->config.admin;
+    const std::string started_access_log = runtime->config.access_log;
     auto reload = [&](std::string_view why) {
         if (joiner.joinable()) {
             // A drained worker's thread is gone: it would never take the new runtime.
@@ -253,11 +277,17 @@ int serve(const ServeOptions& options) {
         }
         warn_about(*next, *log);
         std::vector<Record> records = std::move(next->records);  // for the table, as at start
-        if (next->config.listen.size() != runtime->config.listen.size() ||
-            !std::equal(next->config.listen.begin(), next->config.listen.end(),
-                        runtime->config.listen.begin(),
-                        [](const auto& a, const auto& b) { return a.endpoint == b.endpoint; }))
-            log->warn("listen addresses changed: they take effect at the next start");
+        // Every other setting takes effect below: the runtime (records, certificates, sites,
+        // limits but max_connections, read per connection), the limit, the token, the watch.
+        std::vector<std::string_view> needs_restart;
+        const auto& listen = next->config.listen;
+        if (!std::equal(listen.begin(), listen.end(), started_listen.begin(), started_listen.end(),
+                        [](const config::Listener& a, const config::Listener& b) {
+                            return a.endpoint == b.endpoint && a.accept_proxy == b.accept_proxy;
+                        }))
+            needs_restart.push_back("listen");
+        if (next->config.admin != started_admin) needs_restart.push_back("admin");
+        if (next->config.access_log != started_access_log) needs_restart.push_back("access_log");
         // New runtime first, then the table: a record never names a certificate the worker
         // does not have yet. set_runtime() only posts to the worker, so wait until every worker
         // has run it (a worker runs its posted handlers in order) before the table changes.
@@ -269,14 +299,26 @@ int serve(const ServeOptions& options) {
         switched.wait();
         table.assign(std::move(records));
         runtime = next;
-        log->info("reloaded ({}): {} records, {} certificates, {} sites", why, table.read().size(),
-                  runtime->certificates.size(), runtime->config.sites.size());
+        limit.max.store(runtime->config.limits.max_connections, std::memory_order_relaxed);
+        if (console) console->set_token(runtime->config.admin_token);
+        if (auto targets = watch_targets(*runtime, options.watch); targets != watched) {
+            watched = std::move(targets);
+            // The new watch is in place before the log says "reloaded"; the old one goes once
+            // this handler, which may be its own, has returned.
+            auto old =
+                std::exchange(watch, std::make_unique<FileWatch>(main_io, watched, files_changed));
+            asio::post(main_io, [old = std::move(old)] {});
+        }
+        log->info("reloaded ({}): {} records, {} certificates, {} sites{}", why,
+                  table.read().size(), runtime->certificates.size(), runtime->config.sites.size(),
+                  needs_restart.empty()
+                      ? std::string()
+                      : fmt::format("; needs a restart: {}", fmt::join(needs_restart, ", ")));
     };
 
-    FileWatch watch(main_io, watch_targets(*runtime, options.watch),
-                    [&] { reload(options.watch ? "files changed" : "store file changed"); });
+    files_changed = [&] { reload(options.watch ? "files changed" : "store file changed"); };
+    watch = std::make_unique<FileWatch>(main_io, watched, files_changed);
 
-    std::optional<admin::AdminServer> console;
     if (runtime->config.admin) {
         admin::AdminContext context;
         context.table = &table;
@@ -288,6 +330,7 @@ int serve(const ServeOptions& options) {
             return apply_netsh(*runtime, words, [&] { reload("admin console netsh"); });
         };
         context.token = runtime->config.admin_token;
+        context.warn = [&](std::string_view message) { log->warn("{}", message); };
         try {
             console.emplace(main_io, *runtime->config.admin, std::move(context));
             log->info("admin console on http://{}/", runtime->config.admin->to_string());
@@ -295,6 +338,15 @@ int serve(const ServeOptions& options) {
             log->warn("{}; serving without it", e.what());
         }
     }
+
+    // "serving" is the readiness line (tests and scripts wait for it): it comes once every
+    // listener, the admin console's included, accepts.
+    std::vector<std::string> addresses;
+    for (const auto& l : runtime->config.listen) addresses.push_back(l.endpoint.to_string());
+    log->info("serving {} on {} ({} threads, {} records, {} certificates, profile {}, {})",
+              options.config.string(), fmt::join(addresses, ", "), threads, table.read().size(),
+              runtime->certificates.size(), to_string(runtime->config.selection.profile),
+              to_string(runtime->config.selection.precedence));
 
     asio::steady_timer drain_deadline(main_io);
     std::function<void()> wait_signal = [&] {

@@ -1,5 +1,5 @@
 #pragma once
-// The record flags that act after selection (selection.md L7), as protocol versions.
+// The record flags that act after selection (src/bindings/README.md L7), as protocol versions.
 #include <cstdint>
 #include <span>
 

@@ -7,6 +7,7 @@
 #include <boost/asio/write.hpp>
 #include <nlohmann/json.hpp>
 
+#include "proxy/tcp_progress.h"
 #include "proxy/tls_engine_buffers.h"
 #include "proxy/tls_policy.h"
 #include "report/json_output.h"
@@ -96,6 +97,7 @@ void TlsSession::on_handshake(const error_code& ec) {
     worker_.stats().handshake_seconds.observe(
         std::chrono::duration<double>(std::chrono::steady_clock::now() - handshake_started_)
             .count());
+    watching_ = true;
     watch_idle();
     read_request();
 }
@@ -119,6 +121,7 @@ void TlsSession::read_request_bytes() {
         in_end_ -= in_begin_;
         in_begin_ = 0;
     }
+    wait_for(Waiting::client_read);
     stream_.async_read_some(
         asio::buffer(in_.data() + in_end_, in_.size() - in_end_),
         [self = shared_from_this()](const error_code& ec, std::size_t n) {
@@ -148,6 +151,7 @@ void TlsSession::wait_request() {
         return;
     }
     TlsEngineBuffers::park(stream_);
+    wait_for(Waiting::client_read);
     stream_.next_layer().async_wait(asio::socket_base::wait_read,
                                     [self = shared_from_this()](const error_code& ec) {
                                         if (self->closing_) return;  // shut_down has the stream now
@@ -205,6 +209,7 @@ void TlsSession::on_request_head() {
     const http::MessageHead& head = request_.head();
     ++worker_.stats().requests;
     request_keep_alive_ = head.keep_alive;
+    response_started_ = false;
     parse_empty_ = true;
     if (runtime_->sites.empty()) {
         phase_ = Phase::body_discarded;
@@ -236,10 +241,12 @@ void TlsSession::on_request_head() {
     auto go = [self = shared_from_this(), expect_continue] {
         if (expect_continue) {
             static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+            self->wait_for(Waiting::client_write);
             asio::async_write(self->stream_, asio::buffer(kContinue.data(), kContinue.size()),
                               [self](const error_code& ec, std::size_t n) {
                                   self->trace_.log.bytes_out += n;
                                   if (ec) return self->shut_down("client_error", ec.message());
+                                  self->last_activity_ = std::chrono::steady_clock::now();
                                   self->send_to_backend(0, false);
                               });
             return;
@@ -252,8 +259,12 @@ void TlsSession::on_request_head() {
     }
     backend_site_ = route.site;
     backend_ = std::make_unique<BackendConnection>(worker_.io(), *runtime_, *url);
+    acked_backend_ = 0;
     auto started = std::chrono::steady_clock::now();
+    wait_for(Waiting::backend_connect);
     backend_->async_connect([self = shared_from_this(), go, started](const error_code& ec) {
+        if (self->closing_ || self->waiting_ != Waiting::backend_connect) return;  // gave up
+        self->last_activity_ = std::chrono::steady_clock::now();
         self->worker_.stats().backend_connect_seconds.observe(
             std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
         if (ec) {
@@ -276,15 +287,15 @@ void TlsSession::on_request_head() {
 void TlsSession::send_to_backend(std::size_t body_bytes, bool request_complete) {
     std::array<asio::const_buffer, 2> buffers{asio::buffer(head_out_),
                                               asio::buffer(in_.data() + in_begin_, body_bytes)};
+    wait_for(Waiting::backend_write);
     backend_->async_write(buffers, [self = shared_from_this(), body_bytes, request_complete](
                                        const error_code& ec, std::size_t) {
+        if (self->closing_ || self->waiting_ != Waiting::backend_write) return;  // gave up
         if (ec) {
-            self->trace_.end("backend_error", fmt::format("write: {}", ec.message()));
-            self->answer(
-                http::simple_response(502, "Bad Gateway", "text/plain", "Bad Gateway\r\n", false),
-                true);
+            self->backend_failed(ec, "taking the request");
             return;
         }
+        self->last_activity_ = std::chrono::steady_clock::now();
         self->head_out_.clear();
         self->in_begin_ += body_bytes;
         if (request_complete) {
@@ -308,9 +319,11 @@ void TlsSession::on_request_complete() {
 
 void TlsSession::read_response() {
     if (!out_) out_ = worker_.buffers().get();
+    wait_for(Waiting::backend_read);
     backend_->async_read_some(
         asio::buffer(out_.data(), out_.size()),
         [self = shared_from_this()](const error_code& ec, std::size_t n) {
+            if (self->closing_ || self->waiting_ != Waiting::backend_read) return;  // gave up
             if (ec) {
                 if (is_eof(ec)) {
                     auto p = self->response_.finish();
@@ -320,10 +333,7 @@ void TlsSession::read_response() {
                     }
                 }
                 if (ec == asio::error::operation_aborted) return;
-                self->trace_.end(
-                    "backend_error",
-                    fmt::format("the backend ended its response early: {}", tls_error_text(ec)));
-                self->shut_down("backend_error", {});
+                self->backend_failed(ec, "answering");
                 return;
             }
             self->last_activity_ = std::chrono::steady_clock::now();
@@ -339,8 +349,9 @@ void TlsSession::on_response_data(std::size_t n) {
         auto p = response_.parse({out_.data() + offset, n - offset});
         offset += p.consumed;
         if (p.event == Event::error) {
-            trace_.end("backend_error", fmt::format("bad response: {}", response_.error()));
-            shut_down("backend_error", {});
+            // Nothing of this read went out: 502 if it held the answer's first bytes.
+            give_up_backend("backend_error", fmt::format("bad response: {}", response_.error()),
+                            502, "Bad Gateway");
             return;
         }
         if (p.event == Event::message_complete) {
@@ -354,6 +365,8 @@ void TlsSession::on_response_data(std::size_t n) {
         }
         if (p.event == Event::need_more) break;
     }
+    if (offset > 0) response_started_ = true;
+    wait_for(Waiting::client_write);
     asio::async_write(stream_, asio::buffer(out_.data(), offset),
                       [self = shared_from_this(), done](const error_code& ec, std::size_t n) {
                           self->trace_.log.bytes_out += n;
@@ -361,6 +374,7 @@ void TlsSession::on_response_data(std::size_t n) {
                               self->shut_down("client_error", tls_error_text(ec));
                               return;
                           }
+                          self->last_activity_ = std::chrono::steady_clock::now();
                           if (done)
                               self->end_exchange(self->response_.head().keep_alive);
                           else
@@ -370,6 +384,7 @@ void TlsSession::on_response_data(std::size_t n) {
 
 void TlsSession::answer(std::string response, bool close_after) {
     head_out_ = std::move(response);
+    wait_for(Waiting::client_write);
     asio::async_write(
         stream_, asio::buffer(head_out_),
         [self = shared_from_this(), close_after](const error_code& ec, std::size_t n) {
@@ -379,6 +394,7 @@ void TlsSession::answer(std::string response, bool close_after) {
                 self->shut_down("client_error", tls_error_text(ec));
                 return;
             }
+            self->last_activity_ = std::chrono::steady_clock::now();
             if (close_after) {
                 self->shut_down("closed", {});
                 return;
@@ -425,17 +441,104 @@ void TlsSession::shut_down(std::string_view result, std::string why) {
     });
 }
 
+// The backend failed (an error, or its EOF before the answer was whole): the client gets a 502 if
+// no byte of an answer went out yet, as nginx and HAProxy answer; otherwise it can only be closed.
+void TlsSession::backend_failed(const error_code& ec, std::string_view doing) {
+    if (is_eof(ec)) {
+        give_up_backend("backend_error",
+                        response_started_ ? "the backend ended its response early"
+                                          : "the backend closed the connection before answering",
+                        502, "Bad Gateway");
+        return;
+    }
+    const bool reset = ec == asio::error::connection_reset || ec == asio::error::broken_pipe;
+    give_up_backend(reset ? "backend_reset" : "backend_error",
+                    fmt::format("the backend failed {}: {}", doing, tls_error_text(ec)), 502,
+                    "Bad Gateway");
+}
+
+void TlsSession::give_up_backend(std::string_view result, std::string why, int status,
+                                 std::string_view reason) {
+    trace_.end(result, std::move(why));
+    if (backend_)
+        backend_->close();  // its handler, if one is pending, finds it is no longer awaited
+    if (response_started_) {
+        shut_down(result, {});
+        return;
+    }
+    answer(http::simple_response(status, reason, "text/plain",
+                                 fmt::format("{}: the site's backend did not answer\r\n", reason),
+                                 false),
+           true);
+}
+
+void TlsSession::wait_for(Waiting what) {
+    waiting_ = what;
+    // The timer runs to the deadline of the previous wait; bring it forward when this wait's limit
+    // is shorter (backend_timeout and idle_timeout differ).
+    if (watching_ && !closing_ && last_activity_ + wait_limit() < timer_.expiry()) watch_idle();
+}
+
+bool TlsSession::waiting_on_backend() const {
+    return waiting_ == Waiting::backend_connect || waiting_ == Waiting::backend_write ||
+           waiting_ == Waiting::backend_read;
+}
+
+std::chrono::milliseconds TlsSession::wait_limit() const {
+    const auto& limits = runtime_->config.limits;
+    return waiting_on_backend() ? limits.backend_timeout : limits.idle_timeout;
+}
+
 void TlsSession::watch_idle() {
-    auto idle = runtime_->config.limits.idle_timeout;
-    timer_.expires_at(last_activity_ + idle);
-    timer_.async_wait([self = shared_from_this(), idle](const error_code& ec) {
+    timer_.expires_at(last_activity_ + wait_limit());
+    timer_.async_wait([self = shared_from_this()](const error_code& ec) {
         if (ec || self->closing_) return;
-        if (std::chrono::steady_clock::now() - self->last_activity_ >= idle) {
-            self->shut_down("idle_timeout", fmt::format("no data for {} ms", idle.count()));
-            return;
-        }
-        self->watch_idle();
+        self->on_timer();
     });
+}
+
+void TlsSession::on_timer() {
+    const auto now = std::chrono::steady_clock::now();
+    const auto limit = wait_limit();
+    if (now - last_activity_ >= limit) {
+        // What the kernel moved that the session did not see counts too: bytes it wrote that a
+        // slow peer acknowledged since the last look (tcp_progress.h). Waiting on the backend,
+        // only the backend's count: a client's bytes do not make a silent backend any less so.
+        auto note = [&](int fd, std::uint64_t& acked) {
+            const auto at = tcp_acked_since(fd, acked, now);
+            if (at && *at > last_activity_) last_activity_ = *at;
+        };
+        if (backend_) note(backend_->native_handle(), acked_backend_);
+        if (!waiting_on_backend()) note(stream_.next_layer().native_handle(), acked_client_);
+    }
+    if (now - last_activity_ < limit) {
+        watch_idle();
+        return;
+    }
+    const auto ms = limit.count();
+    switch (waiting_) {
+        case Waiting::client_read:
+        case Waiting::client_write:
+            shut_down("idle_timeout", fmt::format("no data either way for {} ms", ms));
+            return;
+        case Waiting::backend_connect:
+            give_up_backend("backend_timeout",
+                            fmt::format("no connection to the backend in {} ms", ms), 504,
+                            "Gateway Timeout");
+            return;
+        case Waiting::backend_write:
+            give_up_backend("backend_timeout",
+                            fmt::format("the backend took no request bytes for {} ms", ms), 504,
+                            "Gateway Timeout");
+            return;
+        case Waiting::backend_read:
+            give_up_backend("backend_timeout",
+                            response_started_
+                                ? fmt::format("the backend sent nothing for {} ms", ms)
+                                : fmt::format("no answer from the backend in {} ms", ms),
+                            504, "Gateway Timeout");
+            return;
+    }
 }
 
 std::string TlsSession::lab_response_body(bool json) {
@@ -465,7 +568,7 @@ std::string TlsSession::lab_response_body(bool json) {
                     {"target", report::printable(head.target)},
                     {"host", report::printable(head.header("host"))}};
     j["decision"] = report::decision_json(decision_, runtime_->config.selection);
-    if (json) return j.dump(2) + "\n";
+    if (json) return report::json_text(j) + "\n";
     std::string text = fmt::format(
         "snibind lab responder\n\nrequest:     {} {} (Host: {})\nclient:      {}\n"
         "certificate: {}\n             thumbprint {}\ntls:         {} {} alpn {}\n\n",

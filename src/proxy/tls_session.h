@@ -37,6 +37,17 @@ class TlsSession : public std::enable_shared_from_this<TlsSession> {
         body_discarded,   // reading past a body nobody wants (lab responder, errors)
         response,         // relaying the backend's response
     };
+    // The one operation in flight (there is never more than one after the handshake): the timer's
+    // limit (idle_timeout for the client, backend_timeout for the backend) and what running out of
+    // it means follow from it. A backend handler that finds another wait here is stale (the
+    // session gave up on the backend) and does nothing.
+    enum class Waiting : std::uint8_t {
+        client_read,
+        client_write,
+        backend_connect,
+        backend_write,
+        backend_read,
+    };
 
     void on_handshake(const boost::system::error_code& ec);
     void read_request();
@@ -51,7 +62,14 @@ class TlsSession : public std::enable_shared_from_this<TlsSession> {
     void answer(std::string response, bool close_after);
     void end_exchange(bool backend_keep_alive);
     void shut_down(std::string_view result, std::string why);
+    void backend_failed(const boost::system::error_code& ec, std::string_view doing);
+    void give_up_backend(std::string_view result, std::string why, int status,
+                         std::string_view reason);
+    void wait_for(Waiting what);
+    bool waiting_on_backend() const;
+    std::chrono::milliseconds wait_limit() const;
     void watch_idle();
+    void on_timer();
     std::string lab_response_body(bool json);
 
     Worker& worker_;
@@ -79,6 +97,11 @@ class TlsSession : public std::enable_shared_from_this<TlsSession> {
     std::unique_ptr<BackendConnection> backend_;
     const http::Site* backend_site_ = nullptr;
     std::chrono::steady_clock::time_point last_activity_, handshake_started_;
+    Waiting waiting_ = Waiting::client_read;
+    bool watching_ = false;          // the timer watches for idleness (after the handshake)
+    bool response_started_ = false;  // bytes of the backend's answer went to the client
+    // The peers' acknowledged bytes when the timer last looked (tcp_progress.h).
+    std::uint64_t acked_client_ = 0, acked_backend_ = 0;
     bool closing_ = false;
 };
 

@@ -21,15 +21,25 @@
 
 namespace snibind::proxy {
 
+// limits.max_connections for the whole server: every worker counts its connections here, so the
+// limit holds however the kernel spreads connections over the workers. One atomic add and one
+// subtract per connection; `max` changes on reload.
+struct ConnectionLimit {
+    explicit ConnectionLimit(std::size_t max) : max(max) {}
+    std::atomic<std::size_t> open{0};
+    std::atomic<std::size_t> max;
+};
+
 class Worker {
   public:
     Worker(BindingTable& table, AccessLog& log, std::shared_ptr<const Runtime> runtime,
-           std::size_t max_connections);
+           ConnectionLimit& limit);
     ~Worker();
 
     // Opens an acceptor per listen address of the runtime's config. Throws on failure (the
-    // address is in use, not local, ...), with the address in the message.
-    void listen();
+    // address is in use, not local, ...), with the address in the message. The server's first
+    // worker passes `first`: its sockets claim the addresses for this process (see listen()).
+    void listen(bool first);
     void start();  // runs the io_context on a new thread
     void join();
 
@@ -46,6 +56,8 @@ class Worker {
     // This worker's counters: written by its thread only. Other threads get a copy through
     // the io_context (see Server), or read them after join().
     admin::Stats& stats() { return stats_; }
+    // A copy of stats() with the gauge of open connections filled in (worker thread only).
+    admin::Stats stats_snapshot() const;
     // I/O buffers for this worker's connections, borrowed while bytes move (worker thread only).
     BufferPool& buffers() { return buffers_; }
     // Counts and logs a connection that ended (ConnectionTrace calls it), and frees its slot.
@@ -65,8 +77,8 @@ class Worker {
     BindingTable& table_;
     AccessLog& log_;
     std::shared_ptr<const Runtime> runtime_;
-    std::size_t max_connections_;
-    std::size_t live_ = 0;
+    ConnectionLimit& limit_;
+    std::size_t live_ = 0;  // this worker's share of limit_.open
     bool draining_ = false;
     std::vector<std::unique_ptr<Acceptor>> acceptors_;
     // Fires every second while the worker accepts, and does nothing. Asio reprograms its timerfd

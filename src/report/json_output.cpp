@@ -23,6 +23,10 @@ std::string version_name(std::uint16_t v) {
     }
 }
 
+std::string json_text(const nlohmann::json& j, int indent) {
+    return j.dump(indent, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
 std::string printable(std::string_view bytes) {
     std::string out;
     for (unsigned char c : bytes) {
@@ -42,7 +46,7 @@ nlohmann::json or_null(std::string_view s, bool present) {
     return present ? nlohmann::json(printable(s)) : nlohmann::json(nullptr);
 }
 
-// Steps are numbered as in selection.md L1.
+// Steps are numbered as in src/bindings/README.md L1.
 int rule_step(Step s) {
     switch (s) {
         case Step::sni_exact:
@@ -105,8 +109,8 @@ std::string hello_text(const ClientHelloReader& reader, std::size_t input_bytes)
         for (auto& e : a) s += (s.empty() ? "" : ", ") + e.get<std::string>();
         return s.empty() ? std::string("(none)") : s;
     };
-    out += fmt::format("sni:         {}\n",
-                       j["sni"].is_null() ? "(none: only IP records can match)" : j["sni"].dump());
+    out += fmt::format("sni:         {}\n", j["sni"].is_null() ? "(none: only IP records can match)"
+                                                               : json_text(j["sni"], -1));
     if (!j["host"].is_null()) out += fmt::format("host:        {}\n", j["host"].get<std::string>());
     if (!j["sni_problem"].is_null()) {
         out += fmt::format("sni_problem: {} (treated as no SNI)\n",

@@ -11,6 +11,13 @@ namespace snibind::report {
 // "TLSv1.3", "TLSv1.2", ..., "SSLv2", else "0x7f1c".
 std::string version_name(std::uint16_t v);
 
+// JSON as text: the one way snibind writes JSON (admin API, every --json, the lab responder, the
+// load report), `indent` as nlohmann's dump() (-1: one line). A string that is not valid UTF-8
+// (a raw SNI or query byte, a file name, a site name from a config) gets U+FFFD for each bad
+// byte: nlohmann's default throws type_error 316 instead, which would stop a command or the
+// whole server. Fields that show client bytes use printable() first, to keep every byte visible.
+std::string json_text(const nlohmann::json& j, int indent = 2);
+
 // Bytes as a JSON-safe string: printable ASCII as is, every other byte as the code point of the
 // same value (so a NUL in an SNI prints as \u0000 and 0xe9 as \u00e9), never invalid UTF-8.
 std::string printable(std::string_view bytes);

@@ -1,5 +1,5 @@
 #pragma once
-// Reads a TLS ClientHello without decrypting anything (../shared/spec/clienthello.md).
+// Reads a TLS ClientHello without decrypting anything (src/tls/README.md).
 //
 // The reader is incremental: the caller keeps every byte it has received in one append-only
 // buffer and calls read() after each socket read with the whole buffer. The reader resumes where

@@ -8,6 +8,7 @@
 #include <cstring>
 
 #include "text/ascii.h"
+#include "text/quote.h"
 
 namespace snibind {
 
@@ -141,8 +142,7 @@ bool normalise_config_host(std::string_view name, TrailingDot trailing_dot, std:
                                 reinterpret_cast<uint8_t**>(&converted),
                                 IDN2_NFC_INPUT | IDN2_NONTRANSITIONAL);
         if (rc != IDN2_OK) {
-            error = "'" + std::string(name) +
-                    "' is not a valid internationalised name: " + idn2_strerror(rc);
+            error = quote(name) + " is not a valid internationalised name: " + idn2_strerror(rc);
             return false;
         }
         a_labels = converted;
@@ -151,11 +151,11 @@ bool normalise_config_host(std::string_view name, TrailingDot trailing_dot, std:
     }
     auto problem = normalise_sni(rest, trailing_dot, out);
     if (problem == HostProblem::ip_literal) {
-        error = "'" + std::string(name) + "' is an IP address: use ipport= for IP records";
+        error = quote(name) + " is an IP address: use ipport= for IP records";
         return false;
     }
     if (problem != HostProblem::none) {
-        error = "'" + std::string(name) + "' is not a host name: " + describe(problem, rest);
+        error = quote(name) + " is not a host name: " + describe(problem, rest);
         return false;
     }
     if (wildcard) out.insert(0, "*.");

@@ -1,6 +1,6 @@
 #pragma once
-// Host-name normalisation, rule L6 of selection.md, applied identically to the SNI a client sends
-// and to the host names in configured record keys.
+// Host-name normalisation, rule L6 of src/bindings/README.md, applied identically to the SNI a
+// client sends and to the host names in configured record keys.
 #include <cstddef>
 #include <span>
 #include <string>

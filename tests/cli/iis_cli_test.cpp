@@ -1,5 +1,5 @@
 // snibind iis, appcmd and netsh urlacl as a user runs them, and the two IIS stories of
-// selection.md section 4 replayed step by step, checked with `snibind explain`.
+// src/bindings/README.md section 4 replayed step by step, checked with `snibind explain`.
 #include <gtest/gtest.h>
 #include <unistd.h>
 

@@ -1,7 +1,7 @@
 // snibind serve in forward mode (issue 3): the backend gets the client's bytes exactly as they
-// came (clienthello.md: a hello in any number of writes and records), behind an optional PROXY
+// came (src/tls/README.md: a hello in any number of writes and records), behind an optional PROXY
 // v1/v2 header; half-close passes through; a dead backend is a clean close; the record's flags
-// still apply before forwarding (selection.md L7).
+// still apply before forwarding (src/bindings/README.md L7).
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -22,6 +22,7 @@
 #include <fmt/format.h>
 #include <openssl/ssl.h>
 
+#include "paced_reader.h"
 #include "serve_process.h"
 #include "test_backend.h"
 #include "test_pki.h"
@@ -30,7 +31,7 @@ namespace snibind::test {
 namespace {
 
 // The same handshake bytes re-cut into TLS records of at most `fragment` bytes each: a hello
-// split across records, as clienthello.md allows.
+// split across records, as src/tls/README.md allows.
 std::string resplit_records(const std::string& records, std::size_t fragment) {
     std::string message;
     for (std::size_t at = 0; at + 5 <= records.size();) {
@@ -93,6 +94,12 @@ std::string proxy_v2_tcp4(std::uint32_t src, std::uint16_t sport, std::uint32_t 
 
 constexpr std::uint32_t kLoopback = 0x7f000001;
 
+// The slow reader of the idle-timeout tests: a few seconds in all, never more than a few
+// milliseconds without reading.
+constexpr std::size_t kSlowTransferBytes = 3 * 1024 * 1024;
+constexpr double kSlowReaderRate = 768 * 1024;  // bytes per second
+constexpr std::size_t kSlowReaderChunk = 8 * 1024;
+
 class ServeForward : public ::testing::Test {
   protected:
     ServeForward() : pki_(dir_.path() / "certs") {}
@@ -108,7 +115,7 @@ class ServeForward : public ::testing::Test {
     ServeProcess& start(const std::string& records, const std::string& listen = {},
                         const std::string& more = {}) {
         auto path = dir_.path() / "config.yaml";
-        std::ofstream(path) << "limits: { drain_timeout: 1s }\n"
+        std::ofstream(path) << "limits: { " << limits_ << " }\n"
                             << more << "listen: "
                             << (listen.empty() ? "[\"127.0.0.1:" + p() + "\"]" : listen)
                             << "\nrecords:\n"
@@ -136,6 +143,7 @@ class ServeForward : public ::testing::Test {
     TestPki pki_;
     TestPki::Issued cert_ = pki_.issue("fwd", "fwd.test", {"fwd.test", "www.example.com"});
     std::uint16_t port_ = free_port();
+    std::string limits_ = "drain_timeout: 1s";  // the `limits:` mapping's contents
     std::unique_ptr<ServeProcess> serve_;
 };
 
@@ -150,7 +158,7 @@ struct ByteExactCase {
     std::size_t write_size;  // bytes per send(); 1 sends a byte per write
 };
 
-// clienthello.md: the reader must cope with a hello in any number of TCP segments and TLS
+// src/tls/README.md: the reader must cope with a hello in any number of TCP segments and TLS
 // records, and forward mode replays every byte it read, unchanged, followed by the rest.
 TEST_F(ServeForward, BackendReceivesClientBytesExactly) {
     TestBackend backend;
@@ -239,7 +247,7 @@ TEST_F(ServeForward, ProxyProtocolV1AndV2Headers) {
     EXPECT_EQ(clients, (std::set<std::string>{v1_client.to_string(), v2_client.to_string()}));
 }
 
-// clienthello.md: behind a load balancer (accept_proxy), the destination in the incoming header
+// src/tls/README.md: behind a load balancer (accept_proxy), the destination in the incoming header
 // is the address selection uses; the incoming header is consumed, never replayed. With
 // proxy_protocol set, the outgoing header carries the addresses the incoming one gave.
 TEST_F(ServeForward, IncomingProxyHeaderSelectsByItsDestination) {
@@ -462,6 +470,52 @@ TEST_F(ServeForward, RealTlsHandshakeSeesTheBackendsCertificate) {
     ASSERT_EQ(log.size(), 1u) << serve_->access_log();
     EXPECT_EQ(field(log[0], "sni"), "fwd.test");
     EXPECT_EQ(field(log[0], "step"), "sni_exact");
+}
+
+// Issue 10 item 5: idle means that no byte moved either way. A client reading a large answer
+// slowly, never pausing for long but taking far longer than idle_timeout in all, keeps its
+// connection, although the proxy's writes to it stay incomplete for longer than idle_timeout: the
+// kernel wakes a blocked writer only once a third of its (megabytes large) send buffer is free.
+TEST_F(ServeForward, SlowButSteadyTransferIsNotIdle_Issue10) {
+    std::string big(kSlowTransferBytes, '\0');
+    for (std::size_t i = 0; i < big.size(); ++i) big[i] = static_cast<char>(i * 131 + i / 7);
+    TestBackend backend(BackendOptions{big, "", nullptr});
+    limits_ = "drain_timeout: 1s, idle_timeout: 1s";
+    start(forward_record(example_key(p()), backend));
+
+    TcpClient client("127.0.0.1", port_);
+    ASSERT_TRUE(client.send(hello_fixture("openssl-sni.bin")));
+    const std::string got = read_paced(
+        [&](char* buffer, std::size_t size) { return ::recv(client.fd(), buffer, size, 0); },
+        big.size(), kSlowReaderRate, kSlowReaderChunk);
+    EXPECT_EQ(got.size(), big.size());
+    EXPECT_TRUE(got == big) << "the transfer arrived altered";
+    client.shutdown_write();
+    EXPECT_EQ(client.read_all(), "");
+
+    auto log = stop_and_read_log();
+    ASSERT_EQ(log.size(), 1u) << serve_->access_log();
+    EXPECT_EQ(field(log[0], "result"), "closed") << field(log[0], "why");
+    EXPECT_EQ(field(log[0], "out"), std::to_string(big.size()));
+}
+
+// And a connection on which nothing moves is still cut at idle_timeout, both ends closed.
+TEST_F(ServeForward, IdleConnectionIsCut_Issue10) {
+    TestBackend backend;  // answers nothing until the proxy hangs up
+    limits_ = "drain_timeout: 1s, idle_timeout: 1s";
+    start(forward_record(example_key(p()), backend));
+
+    TcpClient client("127.0.0.1", port_);
+    ASSERT_TRUE(client.send(hello_fixture("openssl-sni.bin")));
+    bool reset = true;
+    EXPECT_EQ(client.read_all(&reset), "");
+    EXPECT_FALSE(reset);
+    EXPECT_EQ(backend.wait_for(1).size(), 1u);  // the backend saw its EOF too
+
+    auto log = stop_and_read_log();
+    ASSERT_EQ(log.size(), 1u) << serve_->access_log();
+    EXPECT_EQ(field(log[0], "result"), "idle_timeout");
+    EXPECT_NE(field(log[0], "why").find("1000 ms"), std::string::npos) << field(log[0], "why");
 }
 
 }  // namespace

@@ -1,5 +1,5 @@
-// snibind serve picks the certificate selection promised (selection.md L1-L9, section 3), seen
-// by real clients: openssl s_client and curl on 127.0.0.0/8 and [::1], and raw sockets sending
+// snibind serve picks the certificate selection promised (src/bindings/README.md L1-L9, section 3),
+// seen by real clients: openssl s_client and curl on 127.0.0.0/8 and [::1], and raw sockets sending
 // real captured ClientHellos (tests/data/clienthello).
 #include <gtest/gtest.h>
 

@@ -162,9 +162,18 @@ RunResult snibind_command(const std::string& args) {
     return run({"/bin/sh", "-c", "exec \"$0\" " + args, snibind_binary().string()});
 }
 
-ServeProcess::ServeProcess(const std::filesystem::path& config, std::vector<std::string> args) {
-    std::vector<std::string> argv{snibind_binary().string(), "serve", config.string()};
+ServeProcess::ServeProcess(const std::filesystem::path& config, std::vector<std::string> args)
+    : ServeProcess(config, std::move(args), {}) {}
+
+ServeProcess::ServeProcess(const std::filesystem::path& config, std::vector<std::string> args,
+                           std::vector<std::string> wrapper) {
+    std::vector<std::string> argv = std::move(wrapper);
+    argv.insert(argv.end(), {snibind_binary().string(), "serve", config.string()});
     argv.insert(argv.end(), args.begin(), args.end());
+    launch(argv);
+}
+
+void ServeProcess::launch(const std::vector<std::string>& argv) {
     Child c = spawn(argv);
     close(c.in_fd);
     pid_ = c.pid;

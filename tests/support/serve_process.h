@@ -49,6 +49,10 @@ class ServeProcess {
     // Starts `snibind serve CONFIG ARGS...` and returns once it printed its "serving" line.
     // Throws std::runtime_error with its stderr when it exits first (a refused config, ...).
     explicit ServeProcess(const std::filesystem::path& config, std::vector<std::string> args = {});
+    // The same, started through `wrapper`, a command that execs the rest of its command line in
+    // the same process ({"prlimit", "--nofile=64"}), so pid() is still the server's.
+    ServeProcess(const std::filesystem::path& config, std::vector<std::string> args,
+                 std::vector<std::string> wrapper);
     ~ServeProcess();  // stop() if still running
     ServeProcess(const ServeProcess&) = delete;
     ServeProcess& operator=(const ServeProcess&) = delete;
@@ -66,6 +70,8 @@ class ServeProcess {
     std::string access_log() const;
 
   private:
+    // Runs `argv` and waits for its "serving" line (both constructors).
+    void launch(const std::vector<std::string>& argv);
     // Both pipes are drained all the time by one thread, so a chatty server never blocks.
     void pump();
 

@@ -1,5 +1,5 @@
-// snibind check: the findings for the traps of selection.md section 5, on configurations loaded
-// the way `snibind serve` loads them (real certificate files from a throwaway PKI).
+// snibind check: the findings for the traps of src/bindings/README.md section 5, on configurations
+// loaded the way `snibind serve` loads them (real certificate files from a throwaway PKI).
 #include <gtest/gtest.h>
 
 #include <fstream>

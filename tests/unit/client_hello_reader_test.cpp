@@ -1,5 +1,5 @@
 // The ClientHello reader against real captures and variants derived from them; one test per case
-// of ../shared/spec/clienthello.md, grouped as the spec groups them.
+// of src/tls/README.md, grouped as the spec groups them.
 #include "tls/client_hello_reader.h"
 
 #include <gtest/gtest.h>

@@ -263,7 +263,7 @@ limits: { max_hello_bytes: 65536, max_connections: 1, drain_timeout: 500ms }
     EXPECT_EQ(c.backend_sni, "legacy.internal");
     EXPECT_TRUE(c.backend_verify);
     EXPECT_EQ(c.access_log, "/etc/snibind/logs/access.log");
-    EXPECT_EQ(c.limits.max_hello_bytes, 65536u);  // clienthello.md: configurable up to 64 KiB
+    EXPECT_EQ(c.limits.max_hello_bytes, 65536u);  // src/tls/README.md: configurable up to 64 KiB
     EXPECT_EQ(c.limits.max_connections, 1u);
     EXPECT_EQ(c.limits.drain_timeout, std::chrono::milliseconds(500));
     EXPECT_EQ(parse_ok(minimal("access_log: off\n")).access_log, "off");
@@ -558,6 +558,14 @@ TEST(ConfigBad, LineAndReason) {
          minimal("applications:\n  \"{00000000-0000-0000-0000-000000000001}\": { certificate: "
                  "a.pem }\n"),
          3, "unknown key 'certificate'"},
+        // One config is one YAML document: a second one (a pasted block, a merge gone wrong)
+        // would otherwise be ignored without a word. The line is the second '---'.
+        {"second document", minimal("---\nlisten: [\"127.0.0.1:2\"]\n"), 2,
+         "a second YAML document ('---') is not supported: a config is one document"},
+        {"second, empty document", "---\n" + minimal() + "---\n", 3,
+         "a second YAML document ('---')"},
+        {"second document after an end marker", minimal("...\n---\nprofile: windows-2022\n"), 3,
+         "a second YAML document"},
         {"application forward without backend",
          minimal("applications:\n  \"{00000000-0000-0000-0000-000000000001}\": { action: "
                  "forward }\n"),
@@ -572,6 +580,33 @@ TEST(ConfigBad, LineAndReason) {
         EXPECT_EQ(error.line, c.line) << error.message();
         EXPECT_NE(error.reason.find(c.reason), std::string::npos)
             << "reason: " << error.reason << "\nexpected: " << c.reason;
+    }
+}
+
+// A leading '---' or a trailing '...' marks the one document: still one config.
+TEST(ConfigGood, OneDocumentWithMarkers) {
+    EXPECT_EQ(parse_ok("---\n" + minimal()).listen.size(), 1u);
+    EXPECT_EQ(parse_ok("--- # the lab\n" + minimal() + "...\n").listen.size(), 1u);
+    EXPECT_EQ(parse_ok(minimal("# ---\n")).listen.size(), 1u);
+}
+
+// The token file is read as far as its first line and only when it is a regular file: a device
+// or a FIFO (admin_token_file: /dev/zero, /dev/stdin) must not hang or exhaust the loader.
+TEST(ConfigBad, TokenFileMustBeARegularFile) {
+    struct Case {
+        std::string path, reason;
+    };
+    const std::vector<Case> cases{
+        {"/dev/zero", "admin_token_file: '/dev/zero' is not a regular file"},
+        {"/tmp", "admin_token_file: '/tmp' is not a regular file"},
+        {"/nonexistent/token", "admin_token_file: cannot read '/nonexistent/token'"},
+    };
+    for (const auto& c : cases) {
+        SCOPED_TRACE(c.path);
+        ConfigError error;
+        EXPECT_FALSE(parse_config(minimal("admin_token_file: " + c.path + "\n"), kFile, error));
+        EXPECT_EQ(error.line, 2);
+        EXPECT_NE(error.reason.find(c.reason), std::string::npos) << error.reason;
     }
 }
 
@@ -629,8 +664,8 @@ TEST(ConfigLoad, MissingFile) {
 }
 
 // config/lab.yaml is what `snibind serve` runs with no argument: it must always parse, and it is
-// the seed lab of selection.md section 5 (a default record, an SNI record, a wildcard, a second
-// loopback address, CCS).
+// the seed lab of src/bindings/README.md section 5 (a default record, an SNI record, a wildcard, a
+// second loopback address, CCS).
 TEST(ConfigLab, SeedLabParses) {
     const fs::path lab = fs::path(SNIBIND_TEST_DATA) / ".." / ".." / "config" / "lab.yaml";
     ConfigError error;

@@ -1,10 +1,13 @@
-// `netsh http add|delete|update|show sslcert` on a Store, and the store file (selection.md S1, S2,
-// section 3).
+// `netsh http add|delete|update|show sslcert` on a Store, and the store file
+// (src/bindings/README.md S1, S2, section 3).
 #include "netsh/netsh_command.h"
 
+#include <fcntl.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -385,6 +388,33 @@ TEST_F(NetshCommand, UnknownCommandsAreNotFound) {
     }
 }
 
+// Issue 10, item 12: an explanation quotes at most a few hundred bytes of a huge argument (the
+// console's POST /api/netsh takes a body of any size), then "..." and its length.
+TEST_F(NetshCommand, ExplanationsQuoteAtMostAFewHundredBytesOfAnArgument) {
+    const std::string huge(1 << 20, 'a');
+    const std::vector<std::vector<std::string>> cases{
+        {"http", "add", "sslcert", "hostnameport=" + huge + ":443",
+         std::string("certhash=") + kHash, std::string("appid=") + kAppid},
+        {"http", "add", "sslcert", "ipport=0.0.0.0:443", "certhash=" + huge,
+         std::string("appid=") + kAppid},
+        {"http", "add", "sslcert", "ipport=0.0.0.0:443", std::string("certhash=") + kHash,
+         "appid=" + huge},
+        {"http", "add", "sslcert", "ipport=0.0.0.0:443", huge + "=1"},
+        {"http", "add", "sslcert", "ipport=0.0.0.0:443", huge},
+        {"http", "add", "sslcert", "ipport=0.0.0.0:443", "hostnameport=" + huge + ":443"},
+        {"http", huge, "sslcert"},
+    };
+    for (const auto& words : cases) {
+        SCOPED_TRACE(words.back().substr(0, 20));
+        auto r = run(words);
+        EXPECT_EQ(r.exit_code, 1);
+        EXPECT_FALSE(modified);
+        EXPECT_LT(r.out.size() + r.err.size(), 1000u) << (r.out + r.err).substr(0, 1000);
+        EXPECT_THAT(r.out + r.err,
+                    ::testing::ContainsRegex(R"(\.\.\.'? \(10485[0-9][0-9] bytes\))"));
+    }
+}
+
 TEST(NetshSynopsis, ListsTheProfilesKeysAndParameters) {
     auto text = netsh_synopsis(Profile::windows_2022);
     for (auto& f : kSslcertFields) EXPECT_THAT(text, HasSubstr(std::string(f.parameter) + "="));
@@ -497,6 +527,69 @@ TEST_F(StoreFile, FailedSaveLeavesTheOldFileAndNoTemporary) {
     EXPECT_FALSE(s.save(dir / "no-such-dir" / "store.txt", error));
     EXPECT_THAT(error, HasSubstr("No such file or directory"));
     EXPECT_EQ(read_file(path), before);
+}
+
+// Issue 10, item 11: the temporary "PATH.tmp.<pid>" of a writer that has ended (killed between
+// writing and renaming) is removed by the next save; a running writer's, another file's and
+// names that are not a writer's are left alone.
+TEST_F(StoreFile, SaveRemovesTemporariesOfEndedWriters) {
+    auto ended = [] {
+        pid_t child = ::fork();
+        if (child == 0) ::_exit(0);
+        int status = 0;
+        ::waitpid(child, &status, 0);
+        return std::to_string(child);
+    };
+    const std::vector<std::pair<std::string, bool>> temporaries{
+        {"store.txt.tmp." + ended(), false},
+        {"store.txt.tmp." + ended(), false},
+        {"store.txt.tmp.1", true},                               // init: running
+        {"store.txt.tmp." + std::to_string(::getppid()), true},  // running
+        {"other.txt.tmp." + ended(), true},
+        {"store.txt.tmp.0" + ended(), true},
+        {"store.txt.tmp." + ended() + "x", true},
+        {"store.txt.tmp.", true},
+    };
+    for (const auto& [name, kept] : temporaries) std::ofstream(dir / name) << "partial";
+    Store s;
+    s.add(ip_record(443));
+    std::string error;
+    ASSERT_TRUE(s.save(dir / "store.txt", error)) << error;
+    for (const auto& [name, kept] : temporaries) EXPECT_EQ(fs::exists(dir / name), kept) << name;
+}
+
+// Issue 10, item 2: the edit lock is exclusive across open files (processes), lives in a file
+// of its own beside the store (the store is replaced by rename), and is released with the
+// EditLock.
+TEST_F(StoreFile, EditLockIsExclusiveUntilReleased) {
+    const auto path = dir / "store.txt";
+    std::ofstream(path) << "";
+    ::chmod(path.c_str(), 0640);
+    auto try_lock = [&] {
+        int fd = ::open((dir / "store.txt.lock").c_str(), O_RDWR | O_CLOEXEC);
+        EXPECT_GE(fd, 0);
+        bool locked = ::flock(fd, LOCK_EX | LOCK_NB) == 0;
+        ::close(fd);
+        return locked;
+    };
+    std::string error;
+    {
+        auto lock = EditLock::acquire(path, error);
+        ASSERT_TRUE(lock) << error;
+        EXPECT_FALSE(try_lock());
+        struct stat st {};
+        ASSERT_EQ(::stat((dir / "store.txt.lock").c_str(), &st), 0);
+        EXPECT_EQ(st.st_mode & 0777, 0640u);  // whoever may write the store may lock it
+        // A save under the lock leaves the lock file as it is.
+        Store s;
+        s.add(ip_record(443));
+        ASSERT_TRUE(s.save(path, error)) << error;
+        EXPECT_FALSE(try_lock());
+    }
+    EXPECT_TRUE(try_lock());
+    EXPECT_EQ(entries(), (std::vector<std::string>{"store.txt", "store.txt.lock"}));
+    EXPECT_FALSE(EditLock::acquire(dir / "no-such-dir" / "store.txt", error));
+    EXPECT_THAT(error, HasSubstr("no-such-dir/store.txt.lock: No such file or directory"));
 }
 
 TEST_F(StoreFile, MissingFileIsEmptyOnlyWhenAsked) {

@@ -1,5 +1,5 @@
-// The `netsh http show sslcert` importer and printer (selection.md S1 and section 3), against the
-// real captures in tests/data/netsh/.
+// The `netsh http show sslcert` importer and printer (src/bindings/README.md S1 and section 3),
+// against the real captures in tests/data/netsh/.
 #include "netsh/netsh_text.h"
 
 #include <gmock/gmock.h>
@@ -294,6 +294,11 @@ std::vector<Rejection> rejections() {
         {"FieldAfterExtendedBlock",
          "IP:port : 0.0.0.0:443\n Extended Properties:\nPropertyId : 0\nUsage Check : Enabled\n", 4,
          "'Usage Check' comes after an Extended Properties block"},
+        // Found by netsh_store_fuzz: "a: : 1" is printed back as "a:   : 1", which reads as
+        // label "a" and value ": 1", so the store would change at its first save.
+        {"ExtendedLabelEndingInColon",
+         "IP:port : 0.0.0.0:443\n Extended Properties:\nPropertyId : 0\n::1:: na\n", 4,
+         "the Extended Properties field '::1:' cannot be kept"},
         {"BlankLineEndsExtendedBlock",
          "IP:port : 0.0.0.0:443\n Extended Properties:\nPropertyId : 0\nA : 1\n\nB : 2\n", 6,
          "unknown field 'B'"},
@@ -310,6 +315,41 @@ TEST(NetshTextImport, RejectsWithFileLineAndReason) {
         EXPECT_EQ(result.error->line, r.line) << result.error->message();
         EXPECT_THAT(result.error->reason, HasSubstr(r.reason));
     }
+}
+
+// Issue 10, item 12: a reason quotes at most a few hundred bytes of a huge piece of input, then
+// "..." and the piece's length, whichever piece it is; control bytes are escaped.
+TEST(NetshTextImport, ReasonsQuoteAtMostAFewHundredBytesOfInput) {
+    const std::string huge(1 << 20, 'a');
+    const std::string length = "...' (1048576 bytes)";
+    struct Case {
+        const char* name;
+        std::string text;
+    };
+    const std::vector<Case> cases{
+        {"host of a key", "Hostname:port : " + huge + ":443\n"},
+        {"port of a key", "Hostname:port : a.test:" + huge + "\n"},
+        {"address of a key", "IP:port : " + huge + ":443\n"},
+        {"certificate hash", "IP:port : 0.0.0.0:443\nCertificate Hash : " + huge + "\n"},
+        {"application ID", "IP:port : 0.0.0.0:443\nApplication ID : " + huge + "\n"},
+        {"number", "IP:port : 0.0.0.0:443\nURL Retrieval Timeout : " + huge + "\n"},
+        {"flag", "IP:port : 0.0.0.0:443\nUsage Check : " + huge + "\n"},
+        {"unknown field", "IP:port : 0.0.0.0:443\n" + huge + " : 1\n"},
+        {"line without a label", "IP:port : 0.0.0.0:443\n" + huge + "\n"},
+        {"prompt", "C:\\>" + huge + "\n"},
+        {"PropertyId", "IP:port : 0.0.0.0:443\n Extended Properties:\nPropertyId : " + huge + "\n"},
+    };
+    for (const auto& c : cases) {
+        SCOPED_TRACE(c.name);
+        auto result = parse_sslcert_text(c.text, "store.txt");
+        ASSERT_FALSE(result.ok());
+        EXPECT_LT(result.error->reason.size(), 700u) << result.error->reason.substr(0, 1000);
+        EXPECT_THAT(result.error->reason, HasSubstr(length));
+    }
+    // Up to the limit, a piece is quoted whole; control bytes never reach the terminal as such.
+    auto result = parse_sslcert_text("IP:port : 0.0.0.0:443\nFoo\x1b[2J : 1\n", "store.txt");
+    ASSERT_FALSE(result.ok());
+    EXPECT_EQ(result.error->reason, "unknown field 'Foo\\x1b[2J'");
 }
 
 TEST(NetshTextImport, RejectionLineNumbersSurviveCrlf) {
@@ -479,6 +519,24 @@ TEST(NetshTextRoundTrip, Section3_ParseOfFormatEqualsRecordsForEveryProfile) {
         ASSERT_TRUE(crlf.ok());
         EXPECT_EQ(crlf.records, records);
     }
+}
+
+// Found by netsh_store_fuzz: a line ending in "\r\r\n" kept a '\r' in its value, which the saved
+// file's line end then swallowed: the store changed at its first save. A '\r' is a blank.
+TEST(NetshTextRoundTrip, CarriageReturnsAroundValuesAreBlanks) {
+    auto first = parse_sslcert_text(
+        "IP:port : 0.0.0.0:443\r\r\nCertificate Store Name : MY \r\r\n Extended Properties:\r\n"
+        "PropertyId : 0\r\nA \r: 1\r\r\n",
+        "store.txt");
+    ASSERT_TRUE(first.ok()) << first.error->message();
+    ASSERT_EQ(first.records.size(), 1u);
+    EXPECT_EQ(first.records[0].cert_store_name, "MY");
+    ASSERT_EQ(first.records[0].extended_properties.size(), 1u);
+    EXPECT_EQ(first.records[0].extended_properties[0].fields,
+              (std::vector<std::pair<std::string, std::string>>{{"A", "1"}}));
+    auto again = parse_sslcert_text(format_sslcert(first.records, Profile::windows_2022), "saved");
+    ASSERT_TRUE(again.ok()) << again.error->message();
+    EXPECT_EQ(again.records, first.records);
 }
 
 TEST(NetshTextRoundTrip, Section3_EveryFlagAloneSurvivesItsProfiles) {

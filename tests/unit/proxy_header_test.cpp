@@ -1,5 +1,6 @@
 // The PROXY protocol header (HAProxy's proxy-protocol.txt, v1 and v2), read before the ClientHello
-// (clienthello.md: "its destination address is the one that selection uses", selection.md S3).
+// (src/tls/README.md: "its destination address is the one that selection uses",
+// src/bindings/README.md S3).
 #include "proxy/proxy_header.h"
 
 #include <gtest/gtest.h>
@@ -153,7 +154,7 @@ TEST_P(GoodHeader, HelloFollowsAtLength) {
 }
 
 // Every strict prefix is need_more and the full header is done, so the header may arrive split
-// at any byte (the same property the ClientHello reader has, clienthello.md rule 1).
+// at any byte (the same property the ClientHello reader has, src/tls/README.md rule 1).
 TEST_P(GoodHeader, EveryPrefixNeedsMore) {
     const auto& c = GetParam();
     ProxyHeaderReader r;

@@ -1,4 +1,5 @@
-// select_certificate against selection.md: every rule of sections 1-3 (S3, S4, L1-L9, profiles).
+// select_certificate against src/bindings/README.md: every rule of sections 1-3 (S3, S4, L1-L9,
+// profiles).
 #include "bindings/selection.h"
 
 #include <gtest/gtest.h>

@@ -2,7 +2,7 @@
 # snibind side by side with HAProxy, nginx and sniproxy (issue 4), on this machine, in one run.
 #
 #   bench/compare.sh [--rounds N] [--duration 10s] [--warmup 2s] [--scenarios 1,2,3,4,5]
-#                    [--idle N] [--out DIR]
+#                    [--idle N] [--syscall-connections N] [--out DIR]
 #
 # Installs the peers from Debian (scripts/deps.sh bench; their services are not started), builds
 # snibind and the bench backend, writes equivalent configurations for every server (same
@@ -18,13 +18,19 @@
 #   4 the same as 2 with RSA-2048
 #   5 1 000 000 records: startup time and memory, then scenario 1 with names drawn from all of
 #     them (peer: HAProxy with a map of 1 000 000 names)
+#   6 system calls per forwarded connection: each forwarder under `strace -c -f` for a fixed
+#     --syscall-connections (2000) connections, calls per connection by name
 # and for 1 and 2: server memory with --idle (10 000) idle connections.
+# Scenarios 1 and 6 also run the floor (bench/floor_forwarder.c): the smallest correct
+# forwarder the kernel allows, no SNI, one fixed backend; every forwarder's distance to it is
+# what its own design costs.
 # Only 127.0.0.1 is used. Everything started is stopped on exit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 repo=$(pwd)
 
-rounds=3 duration=10s warmup=2s scenarios=1,2,3,4,5 idle=10000 out=/tmp/snibind-compare
+rounds=3 duration=10s warmup=2s scenarios=1,2,3,4,5,6 idle=10000 out=/tmp/snibind-compare
+syscall_connections=2000
 while [ $# -gt 0 ]; do
   case "$1" in
     --rounds) rounds=$2; shift 2 ;;
@@ -32,6 +38,7 @@ while [ $# -gt 0 ]; do
     --warmup) warmup=$2; shift 2 ;;
     --scenarios) scenarios=$2; shift 2 ;;
     --idle) idle=$2; shift 2 ;;
+    --syscall-connections) syscall_connections=$2; shift 2 ;;
     --out) out=$2; shift 2 ;;
     -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
     *) echo "compare.sh: unknown option '$1' (see --help)" >&2; exit 2 ;;
@@ -40,9 +47,10 @@ done
 want() { [[ ",$scenarios," == *",$1,"* ]]; }
 
 scripts/deps.sh bench
-scripts/build.sh release snibind bench_backend >/dev/null
+scripts/build.sh release snibind bench_backend floor_forwarder >/dev/null
 snibind=$repo/build/release/src/snibind
 backend_bin=$repo/build/release/bench/bench_backend
+floor_bin=$repo/build/release/bench/floor_forwarder
 
 port=19443                                   # every server listens here, one at a time
 reply_port=19000 http_port=19001 silent_port=19002
@@ -79,6 +87,7 @@ start_server() {  # PEER CONFIG
     haproxy) taskset -c 0 haproxy -db -f "$cfg" >>"$log" 2>&1 & ;;
     nginx) taskset -c 0 nginx -c "$cfg" -e "$out/log/nginx-error.log" >>"$log" 2>&1 & ;;
     sniproxy) taskset -c 0 sniproxy -f -c "$cfg" >>"$log" 2>&1 & ;;
+    floor) taskset -c 0 "$floor_bin" "127.0.0.1:$port" "$(cat "$cfg")" >>"$log" 2>&1 & ;;
   esac
   server=$!
   pids+=("$server")
@@ -273,11 +282,14 @@ sniproxy_forward() {  # FILE BACKEND_PORT
   } >"$1"
 }
 
+# The floor's whole configuration: its one backend.
+floor_forward() { echo "127.0.0.1:$2" >"$1"; }  # FILE BACKEND_PORT
+
 # Where PEER's configuration for SETUP lives (snibind's is YAML).
 config() { local ext=cfg; [ "$1" = snibind ] && ext=yaml; echo "$conf/$1-$2.$ext"; }
 
 write_store "$conf/store-3.txt" 0
-for p in snibind haproxy nginx sniproxy; do
+for p in snibind haproxy nginx sniproxy floor; do
   "${p}_forward" "$(config $p forward)" "$reply_port"
   "${p}_forward" "$(config $p idle)" "$silent_port"
 done
@@ -319,8 +331,8 @@ idle_memory() {  # ID COUNT CONFIG-SUFFIX "PEERS" LOAD-ARGS...
 
 
 if want 1; then
-  scenario 1 forward "snibind haproxy nginx sniproxy" --mode hello -c 32 "${name_args[@]}" "${timing[@]}"
-  idle_memory 1 "$idle" idle "snibind haproxy nginx sniproxy" --mode hello "${name_args[@]}"
+  scenario 1 forward "snibind haproxy nginx sniproxy floor" --mode hello -c 32 "${name_args[@]}" "${timing[@]}"
+  idle_memory 1 "$idle" idle "snibind haproxy nginx sniproxy floor" --mode hello "${name_args[@]}"
 fi
 if want 2; then
   scenario 2 ecdsa "snibind haproxy nginx" --mode request --tls 1.3 -c 16 "${name_args[@]}" "${timing[@]}"
@@ -353,6 +365,23 @@ with open('$conf/names-1m.txt', 'w') as f, open('$conf/haproxy-1m.map', 'w') as 
     done
   done
   scenario 5 1m "snibind haproxy" --mode hello -c 32 --names "$conf/names-1m.txt" "${timing[@]}"
+fi
+
+if want 6; then
+  # strace slows the traced server many times over: these runs count calls, not time.
+  for peer in snibind haproxy nginx sniproxy floor; do
+    echo "scenario 6: system calls of $peer over $syscall_connections connections" >&2
+    start_server "$peer" "$(config "$peer" forward)"
+    strace -c -f -qq -o "$out/raw/syscalls-$peer.txt" -p "$server" &
+    tracer=$!
+    # strace prints nothing when attached; one connection that it must see proves it is.
+    for _ in $(seq 100); do
+      grep -q "TracerPid:[[:space:]]*[1-9]" "/proc/$server/status" && break; sleep 0.05
+    done
+    load "syscalls-$peer" --mode hello -c 8 --connections "$syscall_connections" "${name_args[@]}"
+    kill -INT "$tracer"; wait "$tracer" 2>/dev/null || true
+    stop_server
+  done
 fi
 
 python3 "$repo/bench/compare_report.py" "$out" | tee "$out/results.md"

@@ -16,7 +16,9 @@ SCENARIOS = {
     "4": "terminate RSA-2048, TLS 1.3 full handshake + 1 HTTP request (-c 16)",
     "5": "forward with 1 000 000 records, names drawn uniformly from all (-c 32)",
 }
-PEERS = ["snibind", "haproxy", "nginx", "sniproxy"]
+PEERS = ["snibind", "haproxy", "nginx", "sniproxy", "floor"]
+# The floor (bench/floor_forwarder.c) is a reference, not a peer: never "the best peer".
+REFERENCES = {"floor"}
 
 
 def load(path):
@@ -61,7 +63,7 @@ def main(out):
             print(f"| {sid}: {title if peer == next(iter(rows)) else ''} | {peer} | "
                   f"{fmt(row['rate'])} | {fmt(row['p99'])} | {fmt(row['cpu'], 1)} | "
                   f"{row['errors']} | {row['runs']} |")
-        peers = {p: r for p, r in rows.items() if p != "snibind"}
+        peers = {p: r for p, r in rows.items() if p != "snibind" and p not in REFERENCES}
         if "snibind" in rows and peers:
             best_rate = max(peers.items(), key=lambda kv: kv[1]["rate"] or 0)
             best_cpu = min(peers.items(), key=lambda kv: kv[1]["cpu"] or float("inf"))
@@ -75,6 +77,45 @@ def main(out):
         print("|---|---:|---:|")
         for sid, rate, rate_peer, cpu, cpu_peer in ratios:
             print(f"| {sid} | {fmt(rate, 2)} ({rate_peer}) | {fmt(cpu, 2)} ({cpu_peer}) |")
+
+    floor = {sid: rows for sid, rows in [(sid, {p: median([r.get("server", {}).get(
+        "cpu_us_per_connection") for r in runs.get((sid, p), [])]) for p in PEERS}) for sid in SCENARIOS]
+             if rows.get("floor")}
+    if floor:
+        print("\n| scenario | server | CPU/conn ÷ the floor's |")
+        print("|---|---|---:|")
+        for sid, rows in floor.items():
+            for peer, cpu in rows.items():
+                if peer != "floor" and cpu is not None:
+                    print(f"| {sid} | {peer} | {fmt(cpu / rows['floor'], 2)} |")
+
+    syscalls = sorted(raw.glob("syscalls-*.txt"))
+    if syscalls:
+        # strace -c: "% time seconds usecs/call calls errors syscall", then a "total" row.
+        table, connections = {}, {}
+        for path in syscalls:
+            peer = path.stem.split("-", 1)[1]
+            report = raw / f"syscalls-{peer}.json"
+            connections[peer] = load(report).get("connections", 0) if report.exists() else 0
+            for line in path.read_text().splitlines():
+                cols = line.split()
+                if len(cols) >= 5 and cols[0][0].isdigit() and cols[-1] != "total":
+                    errors = int(cols[4]) if len(cols) == 6 else 0
+                    table.setdefault(peer, {})[cols[-1]] = (int(cols[3]), errors)
+        peers = [p for p in PEERS if p in table]
+        names = sorted({n for p in peers for n in table[p]},
+                       key=lambda n: -max(table[p].get(n, (0, 0))[0] for p in peers))
+        print("\n| system calls per connection | " + " | ".join(peers) + " |")
+        print("|---|" + "---:|" * len(peers))
+        per = lambda p, v: v / connections[p] if connections.get(p) else None
+        print("| **total** | " + " | ".join(
+            fmt(per(p, sum(c for c, _ in table[p].values())), 1) for p in peers) + " |")
+        print("| (failed) | " + " | ".join(
+            fmt(per(p, sum(e for _, e in table[p].values())), 1) for p in peers) + " |")
+        for n in names:
+            cells = [per(p, table[p].get(n, (0, 0))[0]) for p in peers]
+            if max(c or 0 for c in cells) >= 0.05:
+                print(f"| {n} | " + " | ".join(fmt(c, 1) for c in cells) + " |")
 
     idle = sorted(raw.glob("idle*-*.json"))
     if idle:

@@ -34,6 +34,10 @@ struct pipe {
     size_t start, end;
     int eof;  /* `from` sent its FIN; once the buffer is empty, `to` gets shutdown(SHUT_WR) */
     int done; /* that shutdown was made */
+    /* `from` may have bytes: set by an EPOLLIN edge, cleared by a short read. A read that would
+     * fail with EAGAIN is a system call for nothing, so none is made on a drained socket. */
+    int readable;
+    int fin; /* EPOLLRDHUP seen on `from`: the next read returns 0 */
 };
 
 struct conn;
@@ -81,9 +85,15 @@ static int relay(struct pipe* p, int from, int to) {
             }
             return 0;
         }
+        if (!p->readable) return 0;
         ssize_t n = read(from, p->data, sizeof p->data);
-        if (n < 0) return errno == EAGAIN ? 0 : -1;
+        if (n < 0) {
+            p->readable = 0;
+            return errno == EAGAIN ? 0 : -1;
+        }
         if (n == 0) p->eof = 1;
+        /* A stream socket's short read emptied its queue; more data brings a new edge. */
+        if ((size_t)n < sizeof p->data && !p->fin) p->readable = 0;
         p->end = (size_t)n;
     }
 }
@@ -112,6 +122,7 @@ static int accept_one(int ep, int listener) {
     /* TCP_DEFER_ACCEPT: the first bytes are already here. */
     ssize_t n = read(client, c->up.data, sizeof c->up.data);
     if (n > 0) c->up.end = (size_t)n;
+    c->up.readable = n == (ssize_t)sizeof c->up.data; /* else: drained, or nothing yet */
     c->backend = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
     int one = 1;
     setsockopt(c->backend, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
@@ -183,6 +194,9 @@ int main(int argc, char** argv) {
             }
             struct conn* c = s->conn;
             if (c->client < 0) continue; /* finished earlier in this batch */
+            struct pipe* in = s->is_backend ? &c->down : &c->up;
+            if (events[i].events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) in->readable = 1;
+            if (events[i].events & (EPOLLRDHUP | EPOLLHUP)) in->fin = 1;
             if (s->is_backend && !c->connected && (events[i].events & (EPOLLOUT | EPOLLERR))) {
                 int err = 0;
                 socklen_t len = sizeof err;

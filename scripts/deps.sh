@@ -20,7 +20,7 @@ build=(cmake ninja-build g++ pkg-config libboost1.81-dev libssl-dev openssl node
 lab=(curl)
 test=(clang libclang-rt-14-dev curl python3 chromium)
 capture=(gnutls-bin default-jre-headless)
-bench=(haproxy nginx libnginx-mod-stream sniproxy python3 android-libboringssl-dev)
+bench=(haproxy nginx libnginx-mod-stream sniproxy python3 android-libboringssl-dev strace)
 want=("${build[@]}")
 # Node and npm for the browser test: Debian's packages, unless a node with npm is already there
 # (a NodeSource nodejs ships npm itself and conflicts with Debian's npm package).

@@ -57,6 +57,11 @@ deb $mirror bookworm-updates main
 deb http://deb.debian.org/debian-security bookworm-security main
 EOF
 cp /etc/resolv.conf "$root/etc/resolv.conf"
+# A network that inspects TLS (as this workplace's does) signs with a CA of its own, which the
+# host trusts through /usr/local/share/ca-certificates. It is the network's, not a package: hand
+# it to the root's Node (npm ci reaches the npm registry over TLS). A plain network needs none.
+extra_ca=/etc/fresh-check-extra-ca.pem
+cat /usr/local/share/ca-certificates/*.crt >"$root$extra_ca" 2>/dev/null || true
 mount -t proc proc "$root/proc"
 mount -t sysfs sysfs "$root/sys"
 mount --rbind /dev "$root/dev"
@@ -67,7 +72,7 @@ mkdir -p "$root$tree"
 git ls-files -z -co --exclude-standard | tar --null -T - -cf - | tar -xf - -C "$root$tree"
 
 in_root() { chroot "$root" /usr/bin/env -i HOME=/root PATH=/usr/sbin:/usr/bin:/sbin:/bin \
-  LANG=C.UTF-8 CI=true bash -c "cd $tree && $1"; }
+  LANG=C.UTF-8 CI=true NODE_EXTRA_CA_CERTS="$extra_ca" bash -c "cd $tree && $1"; }
 results=()
 
 echo "== fresh-check: scripts/run-lab.sh (log: $logs/run-lab.log)"

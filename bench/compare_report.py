@@ -46,6 +46,7 @@ def main(out):
     print("| scenario | server | conn/s | p99 µs | server CPU µs/conn | errors | runs |")
     print("|---|---|---:|---:|---:|---:|---:|")
     ratios = []
+    distances = []  # (scenario, server, CPU per connection / the floor's)
     for sid, title in SCENARIOS.items():
         rows = {}
         for peer in PEERS:
@@ -63,6 +64,10 @@ def main(out):
             print(f"| {sid}: {title if peer == next(iter(rows)) else ''} | {peer} | "
                   f"{fmt(row['rate'])} | {fmt(row['p99'])} | {fmt(row['cpu'], 1)} | "
                   f"{row['errors']} | {row['runs']} |")
+        floor_cpu = rows.get("floor", {}).get("cpu")
+        if floor_cpu:
+            distances += [(sid, p, r["cpu"] / floor_cpu) for p, r in rows.items()
+                          if p != "floor" and r["cpu"] is not None]
         peers = {p: r for p, r in rows.items() if p != "snibind" and p not in REFERENCES}
         if "snibind" in rows and peers:
             best_rate = max(peers.items(), key=lambda kv: kv[1]["rate"] or 0)
@@ -78,16 +83,11 @@ def main(out):
         for sid, rate, rate_peer, cpu, cpu_peer in ratios:
             print(f"| {sid} | {fmt(rate, 2)} ({rate_peer}) | {fmt(cpu, 2)} ({cpu_peer}) |")
 
-    floor = {sid: rows for sid, rows in [(sid, {p: median([r.get("server", {}).get(
-        "cpu_us_per_connection") for r in runs.get((sid, p), [])]) for p in PEERS}) for sid in SCENARIOS]
-             if rows.get("floor")}
-    if floor:
+    if distances:
         print("\n| scenario | server | CPU/conn ÷ the floor's |")
         print("|---|---|---:|")
-        for sid, rows in floor.items():
-            for peer, cpu in rows.items():
-                if peer != "floor" and cpu is not None:
-                    print(f"| {sid} | {peer} | {fmt(cpu / rows['floor'], 2)} |")
+        for sid, peer, ratio in distances:
+            print(f"| {sid} | {peer} | {fmt(ratio, 2)} |")
 
     syscalls = sorted(raw.glob("syscalls-*.txt"))
     if syscalls:
@@ -104,7 +104,7 @@ def main(out):
                     table.setdefault(peer, {})[cols[-1]] = (int(cols[3]), errors)
         peers = [p for p in PEERS if p in table]
         names = sorted({n for p in peers for n in table[p]},
-                       key=lambda n: -max(table[p].get(n, (0, 0))[0] for p in peers))
+                       key=lambda n: (-max(table[p].get(n, (0, 0))[0] for p in peers), n))
         print("\n| system calls per connection | " + " | ".join(peers) + " |")
         print("|---|" + "---:|" * len(peers))
         per = lambda p, v: v / connections[p] if connections.get(p) else None

@@ -14,13 +14,14 @@
 #include <string>
 #include <string_view>
 
+#include "file_error_invariants.h"
+
 #include "config/config.h"
 
 namespace {
 
 [[noreturn]] void fail(const char* what, const std::string& detail) {
-    std::fprintf(stderr, "config_fuzz: %s\n%.2000s\n", what, detail.c_str());
-    std::abort();
+    snibind::fuzz::fail("config_fuzz", what, detail);
 }
 
 }  // namespace
@@ -36,12 +37,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         fail("an exception escaped parse_config", e.what());
     }
     if (!config) {
-        std::size_t lines = 1;
-        for (char c : text) lines += c == '\n';
-        if (error.line < 0 || static_cast<std::size_t>(error.line) > lines + 1)
-            fail("an error on a line the text does not have", error.message());
-        // yaml-cpp's own messages quote no input; ours quote at most two cut pieces.
-        if (error.reason.size() > 4 * 1024) fail("an error quoting too much input", error.reason);
+        snibind::fuzz::check_file_error("config_fuzz", text, error);
         return 0;
     }
     if (config->listen.empty()) fail("a config without a listener", std::string(text));

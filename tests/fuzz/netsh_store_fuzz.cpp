@@ -14,6 +14,8 @@
 #include <string>
 #include <string_view>
 
+#include "file_error_invariants.h"
+
 #include "netsh/netsh_text.h"
 
 namespace {
@@ -23,8 +25,7 @@ using snibind::netsh::format_sslcert;
 using snibind::netsh::parse_sslcert_text;
 
 [[noreturn]] void fail(const char* what, const std::string& detail) {
-    std::fprintf(stderr, "netsh_store_fuzz: %s\n%.2000s\n", what, detail.c_str());
-    std::abort();
+    snibind::fuzz::fail("netsh_store_fuzz", what, detail);
 }
 
 }  // namespace
@@ -35,13 +36,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     if (!result.ok()) {
         const auto& error = *result.error;
         if (!result.records.empty()) fail("an error with records", error.message());
-        // A line beyond the text's last one (+1: the end of the last record) is wrong.
-        std::size_t lines = 1;
-        for (char c : text) lines += c == '\n';
-        if (error.line < 0 || static_cast<std::size_t>(error.line) > lines + 1)
-            fail("an error on a line the text does not have", error.message());
-        // Two quoted pieces of at most 256 bytes (each byte escaped to 4 at worst) and the words.
-        if (error.reason.size() > 4 * 1024) fail("an error quoting too much input", error.reason);
+        snibind::fuzz::check_file_error("netsh_store_fuzz", text, error);
         return 0;
     }
     if (result.records.size() != result.key_lines.size()) fail("key lines", "");

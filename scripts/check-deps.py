@@ -4,15 +4,16 @@
     scripts/check-deps.py BUILD_DIR JOB [--omit PKG]...
 
 BUILD_DIR is a built Ninja tree (build/release, build/asan); JOB is a list of scripts/deps.sh
-(build, test, ...). What the build used is read from the build itself, not guessed: every header
-in the compiler's dependency files (`ninja -t deps`) and every library on the link lines
-(`ninja -t commands`: absolute paths and -lNAME resolved as the compiler resolves them). Each
-file is mapped to its package with `dpkg -S`. A package passes when JOB's list names it, when a
-listed package depends on it (recursively, through installed packages' Depends and
-Pre-Depends, virtual packages included), or when a bare Debian 12 has it anyway (Essential or
-Priority: required, what `debootstrap --variant=minbase` installs). Anything else fails, named
-with one file that needs it: a machine with that package preinstalled would hide the gap, as
-libxml2-dev once was hidden. --omit drops a package from the list (the check's own self-test).
+(build, test, ...). What the build used is read from the build itself, not guessed: every
+header in the compiler's dependency files (`ninja -t deps`) and every library on the link lines
+(`ninja -t commands`: absolute paths and -lNAME resolved as the compiler resolves them), both
+for the targets this build made only. Each file is mapped to its package with `dpkg -S`. A
+package passes when JOB's list names it, when a listed package depends on it (recursively,
+through installed packages' Depends and Pre-Depends, virtual packages included), or when a bare
+Debian 12 has it anyway (Essential or Priority: required, what `debootstrap --variant=minbase`
+installs). Anything else fails, named with one file that needs it: a machine with that package
+preinstalled would hide the gap, as libxml2-dev once was hidden. --omit drops a package from
+the list (the check's own self-test).
 """
 import os
 import re
@@ -27,19 +28,32 @@ def run(argv):
 
 
 def used_files(build_dir):
-    """Absolute paths of the headers and libraries outside the source tree the build used."""
+    """Absolute paths of the headers and libraries outside the source tree the build used.
+
+    Only what this build made counts: a link step whose output is absent was not run (the
+    tls_bakeoff_boringssl target exists on a machine that happens to have BoringSSL, but
+    scripts/test.sh does not build it), and only the objects those outputs are made of are
+    asked for their headers, so a stale object left by an earlier `cmake --build` adds nothing.
+    """
+    links, built = [], []
+    for line in run(["ninja", "-C", build_dir, "-t", "commands"]).splitlines():
+        tokens = line.split()
+        if " -c " in line or "-o" not in tokens:
+            continue  # a compile step, or not a link step at all
+        if os.path.exists(os.path.join(build_dir, tokens[tokens.index("-o") + 1])):
+            links.append(tokens)
+            built.append(tokens[tokens.index("-o") + 1])
+    objects = [i for i in run(["ninja", "-C", build_dir, "-t", "inputs", *built]).split()
+               if i.endswith(".o")] if built else []
     files = set()
-    for line in run(["ninja", "-C", build_dir, "-t", "deps"]).splitlines():
+    for line in run(["ninja", "-C", build_dir, "-t", "deps", *objects]).splitlines() if objects else []:
         if line.startswith("    "):
             path = line.strip()
             if not os.path.isabs(path):
                 path = os.path.join(build_dir, path)
             files.add(os.path.normpath(path))
     compiler = None
-    for line in run(["ninja", "-C", build_dir, "-t", "commands"]).splitlines():
-        tokens = line.split()
-        if " -c " in line or "-o" not in tokens:
-            continue  # a compile step, or not a link step at all
+    for tokens in links:
         for token in tokens:
             if token.startswith("-l") and len(token) > 2:
                 compiler = compiler or next(t for t in tokens if "/" in t or "++" in t or "cc" in t)

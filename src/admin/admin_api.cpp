@@ -95,7 +95,7 @@ json certificate_json(const certs::Certificate* cert) {
             {"file", info.file.string()}};
 }
 
-json record_json(const Record& r, const proxy::Runtime& rt) {
+json record_json(const Record& r, const model::Model& rt) {
     json flags = json::array();
     for (const auto& f : netsh::kSslcertFields)
         if (f.flag && (r.flags & f.flag)) flags.push_back(f.parameter);
@@ -109,7 +109,7 @@ json record_json(const Record& r, const proxy::Runtime& rt) {
            {"flags", flags},
            {"action", "terminate"}};
     if (const config::RecordEntry* entry = rt.action(r.action_id)) {
-        j["action"] = std::string(config::to_string(entry->action));
+        j["action"] = std::string(to_string(r.action));
         if (entry->backend) j["backend"] = entry->backend->to_string();
     }
     if (r.key.family == Family::ip || r.key.family == Family::host) {
@@ -119,7 +119,7 @@ json record_json(const Record& r, const proxy::Runtime& rt) {
     return j;
 }
 
-json urlacl_json(const proxy::Runtime& rt) {
+json urlacl_json(const model::Model& rt) {
     json list = json::array();
     for (const auto& r : rt.url_reservations) {
         std::string users, listen, delegate;
@@ -137,9 +137,9 @@ json urlacl_json(const proxy::Runtime& rt) {
     return list;
 }
 
-json records_json(const BindingTable& table, const proxy::Runtime& rt) {
+json records_json(const model::Model& rt) {
     json ip = json::array(), sni = json::array(), ccs = json::array();
-    auto reader = table.read();
+    auto reader = rt.table.read();
     std::vector<const Record*> records = reader.all();
     std::sort(records.begin(), records.end(),
               [](const Record* a, const Record* b) { return a->key.display() < b->key.display(); });
@@ -176,8 +176,7 @@ json records_json(const BindingTable& table, const proxy::Runtime& rt) {
         {"urlacl", urlacl_json(rt)}};
 }
 
-std::string explain(const AdminRequest& request, const BindingTable& table,
-                    const proxy::Runtime& rt) {
+std::string explain(const AdminRequest& request, const model::Model& rt) {
     auto dst = Endpoint::parse(query_param(request.target, "dst"));
     if (!dst) return error_json(400, "Bad Request", "dst must be ADDR:PORT ([::1]:443 for IPv6)");
     SelectionSettings settings = rt.config.selection;
@@ -198,7 +197,7 @@ std::string explain(const AdminRequest& request, const BindingTable& table,
     Connection conn =
         connection_for(*dst, sni_sent ? std::optional<std::string_view>(sni) : std::nullopt,
                        settings.trailing_dot, host);
-    Decision d = select_certificate(table.read(), conn, settings, &rt.selection_certificates);
+    Decision d = select_certificate(rt.table.read(), conn, settings, &rt.certificates);
     json j = report::decision_json(d, settings);
     // As the lab responder and `snibind hello` show an SNI: every byte visible, valid UTF-8.
     j["sni"] = sni_sent ? json(report::printable(sni)) : json(nullptr);
@@ -278,7 +277,7 @@ std::string strip_dot(std::string_view name) {
 void route(const AdminRequest& request, AdminContext& context, const Respond& respond) {
     std::string_view path = request.target;
     path = path.substr(0, path.find('?'));
-    auto rt = context.runtime();
+    auto rt = context.model();
     if (request.host &&
         !host_allowed(*request.host, context.listener, request.local, rt->config.admin_hosts)) {
         respond(misdirected(*request.host));
@@ -293,13 +292,13 @@ void route(const AdminRequest& request, AdminContext& context, const Respond& re
     if (request.method == "GET" && (path == "/" || path == "/index.html")) {
         respond(http::simple_response(200, "OK", "text/html; charset=utf-8", console_page(), true));
     } else if (request.method == "GET" && path == "/api/records") {
-        respond(respond_json(200, "OK", records_json(*context.table, *rt)));
+        respond(respond_json(200, "OK", records_json(*rt)));
     } else if (request.method == "GET" && path == "/api/explain") {
-        respond(explain(request, *context.table, *rt));
+        respond(explain(request, *rt));
     } else if (request.method == "GET" && (path == "/api/stats" || path == "/metrics")) {
         bool metrics = path == "/metrics";
         // The answer comes later, on the admin's thread: it gets the same guard.
-        context.collect_stats([request, &context, respond, metrics](Stats stats) {
+        context.collect_stats([request, &context, respond, metrics](stats::Stats stats) {
             try {
                 if (metrics) {
                     respond(http::simple_response(200, "OK", "text/plain; version=0.0.4",

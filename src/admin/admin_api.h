@@ -9,19 +9,18 @@
 #include <string_view>
 #include <vector>
 
-#include "admin/stats.h"
 #include "bindings/address.h"
-#include "bindings/binding_table.h"
-#include "proxy/runtime.h"
+#include "model/model.h"
+#include "stats/stats.h"
 
 namespace snibind::admin {
 
 // What the console reads and does, provided by the server.
 struct AdminContext {
-    const BindingTable* table = nullptr;
-    std::function<std::shared_ptr<const proxy::Runtime>()> runtime;
+    // The model in effect now (a reload replaces it): records, certificates, settings.
+    std::function<std::shared_ptr<const model::Model>()> model;
     // Collects every worker's Stats (asynchronously) and calls back on the admin's thread.
-    std::function<void(std::function<void(Stats)>)> collect_stats;
+    std::function<void(std::function<void(stats::Stats)>)> collect_stats;
     // Applies one netsh command (words after "netsh") to the store file and reloads; returns
     // netsh's output and exit code.
     std::function<std::pair<int, std::string>(const std::vector<std::string>&)> netsh;

@@ -8,8 +8,8 @@
 #include <boost/asio/write.hpp>
 
 #include "http/http_message.h"
-#include "proxy/accept_backoff.h"
-#include "proxy/asio_endpoint.h"
+#include "net/accept_backoff.h"
+#include "net/asio_endpoint.h"
 #include "text/ascii.h"
 
 namespace snibind::admin {
@@ -36,7 +36,7 @@ class AdminConnection : public std::enable_shared_from_this<AdminConnection> {
         auto peer = socket_.remote_endpoint(ec);
         loopback_ = !ec && peer.address().is_loopback();
         auto local = socket_.local_endpoint(ec);
-        if (!ec) local_ = proxy::to_endpoint(local).addr;
+        if (!ec) local_ = net::to_endpoint(local).addr;
     }
     ~AdminConnection() { --*open_; }
 
@@ -184,7 +184,7 @@ void refuse(asio::ip::tcp::socket socket) {
 AdminServer::AdminServer(asio::io_context& io, const Endpoint& endpoint, AdminContext context)
     : acceptor_(io), context_(std::make_shared<AdminContext>(std::move(context))) {
     context_->listener = endpoint.addr;
-    auto ep = proxy::to_asio(endpoint);
+    auto ep = net::to_asio(endpoint);
     const bool loopback = ep.address().is_loopback();
     try {
         acceptor_.open(ep.protocol());
@@ -207,14 +207,14 @@ AdminServer::~AdminServer() = default;
 void AdminServer::accept() {
     acceptor_.async_accept([this](const error_code& ec, asio::ip::tcp::socket socket) {
         if (ec == asio::error::operation_aborted) return;
-        // Out of descriptors: accepting again at once would spin (proxy/accept_backoff.h).
-        if (ec && proxy::back_off_accept(ec, acceptor_.get_executor(), "the admin console",
-                                         [this] { accept(); }))
+        // Out of descriptors: accepting again at once would spin (net/accept_backoff.h).
+        if (ec && net::back_off_accept(ec, acceptor_.get_executor(), "the admin console",
+                                       [this] { accept(); }))
             return;
         if (!ec) {
             // Read per connection, so a reload's new limits apply to the next one.
-            auto runtime = context_->runtime();
-            const config::Limits& limits = runtime->config.limits;
+            auto model = context_->model();
+            const config::Limits& limits = model->config.limits;
             if (*open_ >= limits.admin_max_connections) {
                 refuse(std::move(socket));
             } else {

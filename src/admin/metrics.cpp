@@ -4,6 +4,8 @@
 
 namespace snibind::admin {
 
+using stats::Histogram;
+
 namespace {
 
 std::string label_value(std::string_view v) {
@@ -50,7 +52,7 @@ constexpr Outcome kOutcomes[] = {Outcome::selected, Outcome::rejected, Outcome::
 
 }  // namespace
 
-std::string prometheus_text(const Stats& s) {
+std::string prometheus_text(const stats::Stats& s) {
     std::string out;
     header(out, "snibind_connections_accepted_total", "counter", "Connections accepted.");
     out += fmt::format("snibind_connections_accepted_total {}\n", s.accepted);
@@ -76,11 +78,11 @@ std::string prometheus_text(const Stats& s) {
                            label_value(action), n);
     header(out, "snibind_errors_total", "counter", "Connections that ended in error, by kind.");
     for (const auto& [result, n] : s.results)
-        if (is_error_result(result))
+        if (stats::is_error_result(result))
             out += fmt::format("snibind_errors_total{{kind=\"{}\"}} {}\n", label_value(result), n);
     header(out, "snibind_decisions_total", "counter",
            "Selection decisions, by the lookup step that decided (src/bindings/README.md L1).");
-    for (std::size_t i = 0; i < kStepCount; ++i)
+    for (std::size_t i = 0; i < stats::kStepCount; ++i)
         out += fmt::format("snibind_decisions_total{{step=\"{}\"}} {}\n",
                            to_string(static_cast<Step>(i)), s.decisions_by_step[i]);
     header(out, "snibind_decision_outcomes_total", "counter", "Selection decisions, by outcome.");
@@ -104,7 +106,7 @@ std::string prometheus_text(const Stats& s) {
     return out;
 }
 
-nlohmann::json stats_json(const Stats& s) {
+nlohmann::json stats_json(const stats::Stats& s) {
     nlohmann::json j;
     j["accepted"] = s.accepted;
     j["refused"] = s.refused;
@@ -115,7 +117,7 @@ nlohmann::json stats_json(const Stats& s) {
     j["errors"] = s.errors();
     j["results"] = s.results;
     j["actions"] = s.actions;
-    for (std::size_t i = 0; i < kStepCount; ++i)
+    for (std::size_t i = 0; i < stats::kStepCount; ++i)
         j["decisions_by_step"][std::string(to_string(static_cast<Step>(i)))] =
             s.decisions_by_step[i];
     for (Outcome o : kOutcomes)

@@ -6,11 +6,11 @@
 
 #include <nlohmann/json.hpp>
 
-#include "admin/stats.h"
+#include "stats/stats.h"
 
 namespace snibind::admin {
 
-std::string prometheus_text(const Stats& stats);
-nlohmann::json stats_json(const Stats& stats);
+std::string prometheus_text(const stats::Stats& stats);
+nlohmann::json stats_json(const stats::Stats& stats);
 
 }  // namespace snibind::admin

@@ -180,7 +180,7 @@ struct Probe {
         Entry e;
         e.signature = signature;
         if (compared_inline) std::copy(primary.begin(), primary.end(), e.key.begin());
-        e.found = {record, record->certhash, record->flags, record->action_id};
+        e.found = {record, record->certhash, record->action, record->flags, record->action_id};
         return e;
     }
 };

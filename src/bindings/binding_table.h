@@ -37,8 +37,10 @@ struct KeyView {
 struct FoundRecord {
     const Record* record = nullptr;
     std::optional<Thumbprint> certhash;  // == record->certhash
-    std::uint32_t flags = 0;             // == record->flags
-    std::uint32_t action_id = 0;         // == record->action_id
+    // == record->action; here, in the optional's padding, so an index entry stays 128 bytes.
+    RecordAction action = RecordAction::terminate;
+    std::uint32_t flags = 0;      // == record->flags
+    std::uint32_t action_id = 0;  // == record->action_id
 
     bool has(RecordFlag f) const { return (flags & f) != 0; }
 };

@@ -196,4 +196,8 @@ std::string Guid::to_string() const {
     return s + "}";
 }
 
+std::string_view to_string(RecordAction a) {
+    return a == RecordAction::forward ? "forward" : "terminate";
+}
+
 }  // namespace snibind

@@ -215,6 +215,12 @@ class CompactList {
     std::unique_ptr<std::vector<T>> items_;
 };
 
+// Not part of HTTP.sys: what `snibind serve` does with a connection that selects the record (its
+// `records:` or `applications:` entry). A forwarded record's certificate is the backend's to
+// serve, so selection does not ask whether its key is usable here (L9).
+enum class RecordAction : std::uint8_t { terminate, forward };
+std::string_view to_string(RecordAction a);  // "terminate", "forward"
+
 // A store of a hosting front end holds a million of these, twice while it loads: the rarely set
 // fields are compact (152 bytes in all, rather than 272 with a std::string each).
 struct Record {
@@ -229,8 +235,9 @@ struct Record {
     // (its action, backend, ...), 0 for none (terminate). Carried into the Decision so the proxy
     // needs no second lookup per connection. netsh neither reads nor writes it.
     std::uint32_t action_id = 0;
-    CompactText ctl_identifier;  // empty prints "(null)"
-    CompactText ctl_store_name;  // empty prints "(null)"
+    RecordAction action = RecordAction::terminate;  // what action_id's entry does
+    CompactText ctl_identifier;                     // empty prints "(null)"
+    CompactText ctl_store_name;                     // empty prints "(null)"
     CompactList<ExtendedProperty> extended_properties;
     // The host exactly as it was written when it differs from key.host (case, U-labels), so
     // that `show` prints a store back as it came ("SNI.IIS8.com:443").

@@ -262,7 +262,8 @@ Decision select_certificate(const BindingTable::Reader& table, const Connection&
         d.step = s;
         d.ccs_wildcard_file = wildcard_file;
         const bool from_ccs = s == Step::ccs || s == Step::scoped_ccs;
-        if (!record->has(kRejectConnections) &&
+        // A forwarded record's certificate is the backend's: nothing here for L9 to check.
+        if (!record->has(kRejectConnections) && record->action != RecordAction::forward &&
             !certs.key_usable(*record->record, from_ccs ? d.ccs_file() : std::string{})) {
             note(s, StepResult::unusable_key, Reason::key_unusable);
             if (settings.unusable_key == UnusableKey::next) {
@@ -276,6 +277,7 @@ Decision select_certificate(const BindingTable::Reader& table, const Connection&
         d.certhash = record->certhash;
         d.flags = record->flags;
         d.action_id = record->action_id;
+        d.action = record->action;
         // L5: a record with reject set is chosen like any other, then the connection is dropped.
         d.outcome = record->has(kRejectConnections) ? Outcome::rejected : Outcome::selected;
         return d;

@@ -100,11 +100,12 @@ struct Connection {
 class Decision {
   public:
     Outcome outcome = Outcome::no_match;
-    std::optional<Step> step;            // the step that decided (not set on no_match)
-    std::optional<Thumbprint> certhash;  // the certificate to serve (none for CCS)
-    std::uint32_t flags = 0;             // the chosen record's flags (L7)
-    std::uint32_t action_id = 0;         // the chosen record's Record::action_id
-    bool ccs_wildcard_file = false;      // CCS: _.parent.pfx rather than S.pfx
+    std::optional<Step> step;                       // the step that decided (not set on no_match)
+    std::optional<Thumbprint> certhash;             // the certificate to serve (none for CCS)
+    std::uint32_t flags = 0;                        // the chosen record's flags (L7)
+    std::uint32_t action_id = 0;                    // the chosen record's Record::action_id
+    RecordAction action = RecordAction::terminate;  // and what it does (Record::action)
+    bool ccs_wildcard_file = false;                 // CCS: _.parent.pfx rather than S.pfx
 
     std::size_t trace_size = 0;
     std::array<TraceStep, 8> trace{};

@@ -29,11 +29,10 @@ Endpoint destination_for(const http::SiteBinding& b, const config::Config& confi
 
 class Checker {
   public:
-    Checker(const proxy::Runtime& rt, std::chrono::system_clock::time_point now)
+    Checker(const model::Model& rt, std::chrono::system_clock::time_point now)
         : rt_(rt), now_(now) {}
 
     Report run() {
-        table_.emplace(rt_.records);  // the probes run selection against the records
         check_records();
         for (const auto& site : rt_.config.sites)
             for (const auto& b : site.bindings)
@@ -53,7 +52,7 @@ class Checker {
   private:
     Decision decide(const Endpoint& dst, std::string_view host, const SelectionSettings& s) {
         Connection conn{dst.addr, dst.port, host, HostProblem::none, !host.empty()};
-        return select_certificate(table_->read(), conn, s, &rt_.selection_certificates);
+        return select_certificate(rt_.table.read(), conn, s, &rt_.certificates);
     }
 
     Probe probe(std::string label, const Endpoint& dst, std::string_view host,
@@ -206,9 +205,11 @@ class Checker {
     // L2: under ip-first an exact IP record beats every SNI record on its port.
     void check_ip_first_shadows() {
         bool ip_first = rt_.config.selection.precedence == Precedence::ip_first;
-        for (const Record& ip : rt_.records) {
+        for (const Record* ip_ptr : rt_.records) {
+            const Record& ip = *ip_ptr;
             if (ip.key.family != Family::ip || ip.key.addr.is_unspecified()) continue;
-            for (const Record& host : rt_.records) {
+            for (const Record* host_ptr : rt_.records) {
+                const Record& host = *host_ptr;
                 if (host.key.family != Family::host || host.key.port != ip.key.port) continue;
                 if (ip.certhash == host.certhash) continue;
                 add(ip_first ? Severity::warning : Severity::info, "ip_first_shadow", "L2",
@@ -228,8 +229,8 @@ class Checker {
     // Pitfall 3: SNI or CCS records on a port and no IP record: clients without SNI are reset.
     void check_sni_only_ports() {
         std::set<std::uint16_t> sni_ports, ip_ports;
-        for (const Record& r : rt_.records)
-            (r.key.family == Family::ip ? ip_ports : sni_ports).insert(r.key.port);
+        for (const Record* r : rt_.records)
+            (r->key.family == Family::ip ? ip_ports : sni_ports).insert(r->key.port);
         for (std::uint16_t port : sni_ports) {
             if (ip_ports.count(port)) continue;
             std::string hash = "<thumbprint of the default certificate>";
@@ -244,7 +245,8 @@ class Checker {
 
     void check_unbound_records() {
         if (rt_.config.sites.empty()) return;
-        for (const Record& r : rt_.records) {
+        for (const Record* r_ptr : rt_.records) {
+            const Record& r = *r_ptr;
             if (sni_ports_.count(r.key.port)) continue;
             add(Severity::info, "record_without_site", "I2", r.key.netsh_argument(),
                 fmt::format("no https site binds port {}: {} serves only non-IIS listeners",
@@ -255,7 +257,8 @@ class Checker {
     }
 
     void check_records() {
-        for (const Record& r : rt_.records) {
+        for (const Record* r_ptr : rt_.records) {
+            const Record& r = *r_ptr;
             // Only for a finding: `serve` runs this over a million records that have none.
             auto subject = [&] { return r.key.netsh_argument(); };
             if (r.key.port >= 44300 && r.key.port <= 44399) {
@@ -269,7 +272,7 @@ class Checker {
                     fmt::format("use a port outside 44300-44399, or netsh http delete sslcert {}",
                                 subject()));
             }
-            if (!r.certhash || rt_.forward_action(r.action_id)) continue;
+            if (!r.certhash || r.action == RecordAction::forward) continue;
             auto cert = rt_.certificates.find(*r.certhash);
             if (!cert) {
                 add(Severity::error, "certificate_missing", "L9", subject(),
@@ -313,8 +316,7 @@ class Checker {
                     "re-export the PFX with its key, with the CCS password");
     }
 
-    const proxy::Runtime& rt_;
-    std::optional<BindingTable> table_;
+    const model::Model& rt_;
     std::chrono::system_clock::time_point now_;
     Report report_;
     std::set<std::string> seen_;
@@ -357,11 +359,11 @@ int Report::exit_status() const {
     return 0;
 }
 
-Report check(const proxy::Runtime& runtime, std::chrono::system_clock::time_point now) {
+Report check(const model::Model& runtime, std::chrono::system_clock::time_point now) {
     return Checker(runtime, now).run();
 }
 
-std::vector<Finding> record_findings(const proxy::Runtime& runtime,
+std::vector<Finding> record_findings(const model::Model& runtime,
                                      std::chrono::system_clock::time_point now) {
     return Checker(runtime, now).records_only();
 }

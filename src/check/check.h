@@ -3,7 +3,7 @@
 // which record a client with SNI, one without SNI, and one under each other Windows profile gets,
 // and whether the certificate served covers the name (I7); then the traps, each with a severity,
 // the rule it comes from and a one-line fix in netsh or appcmd syntax. Pure: works on a loaded
-// Runtime (records, certificates, sites), no I/O.
+// Model (records, certificates, sites), no I/O.
 #include <chrono>
 #include <optional>
 #include <string>
@@ -11,7 +11,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "proxy/runtime.h"
+#include "model/model.h"
 
 namespace snibind::check {
 
@@ -50,13 +50,13 @@ struct Report {
     int exit_status() const;
 };
 
-Report check(const proxy::Runtime& runtime,
+Report check(const model::Model& runtime,
              std::chrono::system_clock::time_point now = std::chrono::system_clock::now());
 
 // Only the findings about the records themselves (certificate missing, expired, not naming the
 // host, unusable key, IIS Express ports): what `snibind serve` warns about when it loads.
 std::vector<Finding> record_findings(
-    const proxy::Runtime& runtime,
+    const model::Model& runtime,
     std::chrono::system_clock::time_point now = std::chrono::system_clock::now());
 
 std::string report_text(const Report& report);

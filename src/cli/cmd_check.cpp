@@ -75,7 +75,7 @@ void add_check_command(CLI::App& app, int& exit_code) {
             config.selection.precedence = *p;
         }
         std::string error;
-        auto runtime = proxy::load_runtime(config, error);
+        auto runtime = model::load_model(config, error);
         if (!runtime) return fail(error);
         check::Report report = check::check(*runtime);
         if (opt->json)

@@ -1,6 +1,6 @@
 // snibind serve: the proxy.
 #include "cli/commands.h"
-#include "proxy/server.h"
+#include "server/server.h"
 
 namespace snibind::cli {
 
@@ -14,7 +14,7 @@ void add_serve_command(CLI::App& app, int& exit_code) {
         "stop accepting and drain. One access-log line per connection.\n"
         "The admin console (the config's admin:, default http://127.0.0.1:9443/) shows the\n"
         "records, explains decisions, counts, and serves /metrics.");
-    auto opt = std::make_shared<proxy::ServeOptions>();
+    auto opt = std::make_shared<server::ServeOptions>();
     cmd->add_option("config", opt->config, "the YAML configuration (default config/lab.yaml)")
         ->check(CLI::ExistingFile);
     cmd->add_option("--threads", opt->threads, "worker threads (default: one per core)")
@@ -24,7 +24,7 @@ void add_serve_command(CLI::App& app, int& exit_code) {
                   "or the IIS/URL reservation files change (the store is always watched)");
     cmd->add_flag("--check", opt->check_only,
                   "load and check the configuration, certificates and store, then exit");
-    cmd->callback([opt, &exit_code] { exit_code = proxy::serve(*opt); });
+    cmd->callback([opt, &exit_code] { exit_code = server::serve(*opt); });
 }
 
 }  // namespace snibind::cli

@@ -693,10 +693,6 @@ class Parser {
 
 }  // namespace
 
-std::string_view to_string(Action a) {
-    return a == Action::forward ? "forward" : "terminate";
-}
-
 std::string ConfigError::message() const {
     std::string out = file.string();
     if (line > 0) out += ":" + std::to_string(line);

@@ -13,7 +13,7 @@
 #include "bindings/record.h"
 #include "bindings/selection.h"
 #include "http/sites.h"
-#include "proxy/proxy_header.h"
+#include "proxy_protocol/proxy_header.h"
 
 namespace snibind::config {
 
@@ -30,8 +30,8 @@ struct Listener {
     bool accept_proxy = false;  // a PROXY v1/v2 header precedes the hello (src/tls/README.md)
 };
 
-enum class Action : std::uint8_t { terminate, forward };
-std::string_view to_string(Action a);
+// A record's action is the core's (bindings/record.h): selection carries it into the decision.
+using Action = RecordAction;
 
 // One entry under `records:`. Everything except the key is optional.
 struct RecordEntry {

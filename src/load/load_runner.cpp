@@ -31,7 +31,7 @@
 #include "load/sampling.h"
 #include "load/server_cpu.h"
 #include "load/worker_plan.h"
-#include "proxy/asio_endpoint.h"
+#include "net/asio_endpoint.h"
 
 namespace snibind::load {
 
@@ -762,7 +762,7 @@ std::unique_ptr<LoadRun> LoadRun::create(const LoadOptions& options, const Expec
     Plan& plan = r.plan;
     for (const IpAddress& a : options.destination_addresses()) {
         const Endpoint endpoint{a, options.target.port};
-        plan.endpoints.push_back(proxy::to_asio(endpoint));
+        plan.endpoints.push_back(net::to_asio(endpoint));
         plan.endpoint_hosts.push_back(endpoint.to_string());
     }
     if (options.mode == Mode::hello) {

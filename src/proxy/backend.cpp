@@ -5,7 +5,7 @@
 #include <boost/asio/connect.hpp>
 #include <boost/asio/write.hpp>
 
-#include "proxy/asio_endpoint.h"
+#include "net/asio_endpoint.h"
 
 namespace snibind::proxy {
 
@@ -36,7 +36,7 @@ bool BackendConnection::is_open() const {
 void BackendConnection::async_connect(std::function<void(const error_code&)> done) {
     if (url_.address) {
         // An address needs no resolver (whose first use starts a thread).
-        socket().async_connect(to_asio(Endpoint{*url_.address, url_.port}),
+        socket().async_connect(net::to_asio(Endpoint{*url_.address, url_.port}),
                                [this, done = std::move(done)](const error_code& ec) mutable {
                                    on_connected(ec, std::move(done));
                                });
@@ -63,9 +63,9 @@ void BackendConnection::on_connected(const error_code& ec,
     auto* tls = std::get_if<TlsStream>(&stream_);
     if (!tls) return done(ec);
     // A legacy server: no SNI unless backend_sni names one; verified only when asked.
-    const std::string& sni = runtime_.config.backend_sni;
+    const std::string& sni = runtime_.config().backend_sni;
     if (!sni.empty()) SSL_set_tlsext_host_name(tls->native_handle(), sni.c_str());
-    if (runtime_.config.backend_verify)
+    if (runtime_.config().backend_verify)
         SSL_set1_host(tls->native_handle(), (sni.empty() ? url_.host : sni).c_str());
     tls->async_handshake(asio::ssl::stream_base::client, std::move(done));
 }

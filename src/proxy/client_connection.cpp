@@ -5,7 +5,7 @@
 #include <fmt/format.h>
 #include <boost/asio/write.hpp>
 
-#include "proxy/asio_endpoint.h"
+#include "net/asio_endpoint.h"
 #include "proxy/forward_session.h"
 #include "proxy/tls_policy.h"
 #include "proxy/tls_session.h"
@@ -34,11 +34,11 @@ ClientConnection::ClientConnection(Worker& worker, asio::ip::tcp::socket socket,
       runtime_(worker.runtime()),
       trace_(worker),
       accept_proxy_(accept_proxy),
-      reader_(ReaderOptions{.max_hello_bytes = runtime_->config.limits.max_hello_bytes,
-                            .trailing_dot = runtime_->config.selection.trailing_dot}) {
+      reader_(ReaderOptions{.max_hello_bytes = runtime_->config().limits.max_hello_bytes,
+                            .trailing_dot = runtime_->config().selection.trailing_dot}) {
     // Room for the largest hello split into the most records (a 5-byte header each), behind the
     // largest PROXY header.
-    max_buffer_ = runtime_->config.limits.max_hello_bytes + 5 * ReaderOptions{}.max_records + 16 +
+    max_buffer_ = runtime_->config().limits.max_hello_bytes + 5 * ReaderOptions{}.max_records + 16 +
                   ProxyHeaderReader::kMaxV2Length + 512;
     buffer_.resize(std::min(kInitialBuffer, max_buffer_));
     trace_.log.dst = dst;
@@ -48,7 +48,7 @@ ClientConnection::ClientConnection(Worker& worker, asio::ip::tcp::socket socket,
 void ClientConnection::start() {
     // The hello deadline closes the connection; it never routes it to a default
     // (src/tls/README.md).
-    deadline_.expires_after(runtime_->config.limits.hello_timeout);
+    deadline_.expires_after(runtime_->config().limits.hello_timeout);
     deadline_.async_wait([self = shared_from_this()](const error_code& ec) {
         if (ec) return;
         self->timed_out_ = true;
@@ -79,7 +79,7 @@ void ClientConnection::on_read(const error_code& ec, std::size_t n) {
             reader_.finish();
             drop("hello_timeout",
                  fmt::format("no complete hello within {} ms ({} bytes)",
-                             runtime_->config.limits.hello_timeout.count(), size_),
+                             runtime_->config().limits.hello_timeout.count(), size_),
                  false);
         } else if (ec == asio::error::eof) {
             on_hello_done(reader_.finish());
@@ -129,10 +129,10 @@ void ClientConnection::on_hello_done(HelloResult result) {
 
 void ClientConnection::dispatch() {
     const ClientHello& hello = reader_.hello();
-    // The runtime of this moment, not of the accept: the server hands every worker a new
-    // runtime before it changes the table, so this runtime knows every record the table holds.
+    // The runtime of this moment, not of the accept (a reload in between applies). Its model
+    // holds the table and the certificates together, so a record always finds its certificate.
     runtime_ = worker_.runtime();
-    const config::Config& config = runtime_->config;
+    const config::Config& config = runtime_->config();
     trace_.log.sni_sent = hello.has_sni();
     trace_.log.sni = hello.sni();
 
@@ -140,9 +140,9 @@ void ClientConnection::dispatch() {
                     hello.has_sni()};
     Decision decision;
     {
-        auto table = worker_.table().read();
+        auto table = runtime_->model->table.read();
         decision =
-            select_certificate(table, conn, config.selection, &runtime_->selection_certificates);
+            select_certificate(table, conn, config.selection, &runtime_->model->certificates);
     }
     ++worker_.stats().decisions_by_outcome[static_cast<std::size_t>(decision.outcome)];
     if (decision.step) {
@@ -173,7 +173,8 @@ void ClientConnection::dispatch() {
             break;
     }
 
-    if (const config::RecordEntry* entry = runtime_->forward_action(decision.action_id)) {
+    if (decision.action == RecordAction::forward) {
+        const config::RecordEntry& entry = *runtime_->model->action(decision.action_id);
         trace_.log.action = "forward";
         if (!offers_allowed_version(hello.versions(), decision.flags)) {
             alert_and_close(kAlertProtocolVersion, "version_refused",
@@ -181,13 +182,13 @@ void ClientConnection::dispatch() {
             return;
         }
         std::make_shared<ForwardSession>(worker_, std::move(socket_), std::move(buffer_), size_,
-                                         hello_offset_, std::move(trace_), runtime_, *entry)
+                                         hello_offset_, std::move(trace_), runtime_, entry)
             ->start();
         return;
     }
 
     trace_.log.action = "terminate";
-    auto cert = runtime_->certificate_for(decision);
+    auto cert = runtime_->model->certificate_for(decision);
     auto* context = cert ? runtime_->server_context(cert.get()) : nullptr;
     if (!context) {
         alert_and_close(kAlertInternalError, "no_certificate",

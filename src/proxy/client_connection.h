@@ -11,7 +11,7 @@
 #include <boost/asio/steady_timer.hpp>
 
 #include "proxy/connection_trace.h"
-#include "proxy/proxy_header.h"
+#include "proxy_protocol/proxy_header.h"
 #include "tls/client_hello_reader.h"
 
 namespace snibind::proxy {

@@ -9,7 +9,7 @@
 #include <fmt/format.h>
 #include <boost/asio/write.hpp>
 
-#include "proxy/asio_endpoint.h"
+#include "net/asio_endpoint.h"
 #include "proxy/socket_state.h"
 #include "proxy/tcp_progress.h"
 
@@ -40,7 +40,7 @@ ForwardSession::ForwardSession(Worker& worker, asio::ip::tcp::socket client,
 
 void ForwardSession::start() {
     connect_started_ = std::chrono::steady_clock::now();
-    const auto endpoint = to_asio(*entry_.backend);
+    const auto endpoint = net::to_asio(*entry_.backend);
     error_code ec;
     SocketState::open_non_blocking(backend_, endpoint.protocol(), ec);
     if (!ec && ::connect(backend_.native_handle(), endpoint.data(), endpoint.size()) != 0 &&
@@ -81,7 +81,7 @@ void ForwardSession::start() {
         return;
     }
     // Connecting shares the hello deadline: a dead backend must not hold the client forever.
-    timer_.expires_after(runtime_->config.limits.hello_timeout);
+    timer_.expires_after(runtime_->config().limits.hello_timeout);
     timer_.async_wait([self = shared_from_this()](const error_code& ec) {
         if (ec || self->connected_) return;
         self->finish("backend_timeout", "no connection to the backend in time");
@@ -222,7 +222,7 @@ void ForwardSession::read_failed(Pipe& pipe, const error_code& ec) {
 }
 
 void ForwardSession::watch_idle() {
-    auto idle = runtime_->config.limits.idle_timeout;
+    auto idle = runtime_->config().limits.idle_timeout;
     timer_.expires_at(last_activity_ + idle);
     timer_.async_wait([self = shared_from_this(), idle](const error_code& ec) {
         if (ec) return;

@@ -15,7 +15,7 @@
 #include "config/config.h"
 #include "proxy/buffer_pool.h"
 #include "proxy/connection_trace.h"
-#include "proxy/proxy_header.h"
+#include "proxy_protocol/proxy_header.h"
 
 namespace snibind::proxy {
 

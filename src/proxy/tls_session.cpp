@@ -51,7 +51,7 @@ TlsSession::TlsSession(Worker& worker, asio::ip::tcp::socket socket,
       received_(std::move(received)),
       size_(size),
       hello_offset_(hello_offset) {
-    if (runtime_->lab_responder)
+    if (runtime_->model->lab_responder)
         for (std::size_t i = 0; i < hello.alpn_count(); ++i)
             alpn_offered_.emplace_back(report::printable(hello.alpn(i)));
 }
@@ -74,7 +74,7 @@ void TlsSession::start() {
     SSL_clear_mode(ssl, SSL_MODE_RELEASE_BUFFERS);
 
     last_activity_ = handshake_started_ = std::chrono::steady_clock::now();
-    timer_.expires_after(runtime_->config.limits.hello_timeout);
+    timer_.expires_after(runtime_->config().limits.hello_timeout);
     timer_.async_wait([self = shared_from_this()](const error_code& ec) {
         if (ec) return;
         self->shut_down("handshake_timeout", "the TLS handshake did not finish in time");
@@ -211,13 +211,13 @@ void TlsSession::on_request_head() {
     request_keep_alive_ = head.keep_alive;
     response_started_ = false;
     parse_empty_ = true;
-    if (runtime_->sites.empty()) {
+    if (runtime_->model->sites.empty()) {
         phase_ = Phase::body_discarded;
         parse_request();
         return;
     }
-    auto route = runtime_->sites.route("https", head.header("host"), decision_.dst, decision_.port,
-                                       head.path());
+    auto route = runtime_->model->sites.route("https", head.header("host"), decision_.dst,
+                                              decision_.port, head.path());
     if (!route.site) {
         // I5: no prefix matches: HTTP.sys answers itself and closes.
         trace_.end("invalid_hostname",
@@ -225,7 +225,7 @@ void TlsSession::on_request_head() {
         answer(http::invalid_hostname_response(), true);
         return;
     }
-    const http::BackendUrl* url = runtime_->backend_for(route.site);
+    const http::BackendUrl* url = runtime_->model->backend_for(route.site);
     if (!url) {
         phase_ = Phase::body_discarded;
         parse_request();
@@ -485,7 +485,7 @@ bool TlsSession::waiting_on_backend() const {
 }
 
 std::chrono::milliseconds TlsSession::wait_limit() const {
-    const auto& limits = runtime_->config.limits;
+    const auto& limits = runtime_->config().limits;
     return waiting_on_backend() ? limits.backend_timeout : limits.idle_timeout;
 }
 
@@ -567,7 +567,7 @@ std::string TlsSession::lab_response_body(bool json) {
     j["request"] = {{"method", head.method},
                     {"target", report::printable(head.target)},
                     {"host", report::printable(head.header("host"))}};
-    j["decision"] = report::decision_json(decision_, runtime_->config.selection);
+    j["decision"] = report::decision_json(decision_, runtime_->config().selection);
     if (json) return report::json_text(j) + "\n";
     std::string text = fmt::format(
         "snibind lab responder\n\nrequest:     {} {} (Host: {})\nclient:      {}\n"
@@ -576,8 +576,8 @@ std::string TlsSession::lab_response_body(bool json) {
         j["request"]["host"].get<std::string>(), trace_.log.client.to_string(), info.subject,
         info.thumbprint.hex(), SSL_get_version(ssl), SSL_get_cipher_name(ssl),
         alpn ? std::string(reinterpret_cast<const char*>(alpn), alpn_len) : "(none)");
-    return text + report::decision_text(decision_, runtime_->config.selection, trace_.log.sni_sent,
-                                        trace_.log.sni);
+    return text + report::decision_text(decision_, runtime_->config().selection,
+                                        trace_.log.sni_sent, trace_.log.sni);
 }
 
 }  // namespace snibind::proxy

@@ -7,8 +7,8 @@
 #include <boost/asio/ip/v6_only.hpp>
 #include <boost/asio/post.hpp>
 
-#include "proxy/accept_backoff.h"
-#include "proxy/asio_endpoint.h"
+#include "net/accept_backoff.h"
+#include "net/asio_endpoint.h"
 #include "proxy/client_connection.h"
 #include "proxy/socket_state.h"
 
@@ -27,10 +27,8 @@ struct Worker::Acceptor {
     asio::ip::tcp::endpoint peer;  // filled by accept(2) itself, which saves a getpeername
 };
 
-Worker::Worker(BindingTable& table, AccessLog& log, std::shared_ptr<const Runtime> runtime,
-               ConnectionLimit& limit)
-    : table_(table),
-      log_(log),
+Worker::Worker(AccessLog& log, std::shared_ptr<const Runtime> runtime, ConnectionLimit& limit)
+    : log_(log),
       runtime_(std::move(runtime)),
       limit_(limit),
       work_(std::make_unique<asio::executor_work_guard<asio::io_context::executor_type>>(
@@ -75,7 +73,7 @@ std::runtime_error listen_error(const Endpoint& endpoint, const error_code& ec) 
 void Worker::listen(bool first) {
     // Wildcards first: a wildcard's exclusive bind (below) would fail on this server's own
     // socket for an address it covers; bound after it, that one needs no check of its own.
-    const auto& config = runtime_->config.listen;
+    const auto& config = runtime_->config().listen;
     std::vector<const config::Listener*> order;
     for (const auto& l : config)
         if (l.endpoint.addr.is_unspecified()) order.push_back(&l);
@@ -92,7 +90,7 @@ void Worker::listen(bool first) {
         const bool exclusive = first && !covered(l.endpoint);
         auto a = std::make_unique<Acceptor>(*io_, l.accept_proxy);
         a->name = l.endpoint.to_string();
-        auto endpoint = to_asio(l.endpoint);
+        auto endpoint = net::to_asio(l.endpoint);
         auto& acceptor = a->acceptor;
         error_code ec;
         auto check = [&] {
@@ -131,7 +129,7 @@ void Worker::listen(bool first) {
         check();
         auto bound = acceptor.local_endpoint(ec);
         check();
-        if (!bound.address().is_unspecified()) a->local = to_endpoint(bound);
+        if (!bound.address().is_unspecified()) a->local = net::to_endpoint(bound);
         acceptors_.push_back(std::move(a));
     }
     for (auto& a : acceptors_) accept(*a);
@@ -140,7 +138,7 @@ void Worker::listen(bool first) {
 void Worker::accept(Acceptor& a) {
     a.acceptor.async_accept(a.peer, [this, &a](const error_code& ec, asio::ip::tcp::socket socket) {
         if (ec == asio::error::operation_aborted || !a.acceptor.is_open()) return;
-        if (ec && back_off_accept(ec, io_->get_executor(), a.name, [this, &a] {
+        if (ec && net::back_off_accept(ec, io_->get_executor(), a.name, [this, &a] {
                 if (a.acceptor.is_open()) accept(a);
             }))
             return;  // out of descriptors: accepting again at once would spin
@@ -162,10 +160,10 @@ void Worker::accept(Acceptor& a) {
                     dst = *a.local;
                 } else {
                     error_code ignored;  // a client gone already is found out by the first read
-                    dst = to_endpoint(socket.local_endpoint(ignored));
+                    dst = net::to_endpoint(socket.local_endpoint(ignored));
                 }
                 std::make_shared<ClientConnection>(*this, std::move(socket), a.accept_proxy,
-                                                   to_endpoint(a.peer), dst)
+                                                   net::to_endpoint(a.peer), dst)
                     ->start();
             }
         }
@@ -173,8 +171,8 @@ void Worker::accept(Acceptor& a) {
     });
 }
 
-admin::Stats Worker::stats_snapshot() const {
-    admin::Stats copy = stats_;
+stats::Stats Worker::stats_snapshot() const {
+    stats::Stats copy = stats_;
     copy.open = live_;
     return copy;
 }

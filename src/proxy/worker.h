@@ -1,7 +1,8 @@
 #pragma once
 // One thread of `snibind serve`: its own io_context, its own acceptors on every listen address
 // (SO_REUSEPORT, so the kernel spreads connections over threads), its own counters. A connection
-// lives its whole life on the worker that accepted it; workers share only the binding table.
+// lives its whole life on the worker that accepted it; workers share only the runtime
+// (model and TLS contexts), the access log and the connection limit.
 #include <atomic>
 #include <cstdint>
 #include <memory>
@@ -13,11 +14,10 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
 
-#include "admin/stats.h"
-#include "bindings/binding_table.h"
 #include "proxy/access_log.h"
 #include "proxy/buffer_pool.h"
 #include "proxy/runtime.h"
+#include "stats/stats.h"
 
 namespace snibind::proxy {
 
@@ -32,8 +32,7 @@ struct ConnectionLimit {
 
 class Worker {
   public:
-    Worker(BindingTable& table, AccessLog& log, std::shared_ptr<const Runtime> runtime,
-           ConnectionLimit& limit);
+    Worker(AccessLog& log, std::shared_ptr<const Runtime> runtime, ConnectionLimit& limit);
     ~Worker();
 
     // Opens an acceptor per listen address of the runtime's config. Throws on failure (the
@@ -52,12 +51,11 @@ class Worker {
 
     // For connections (worker thread only).
     boost::asio::io_context& io() { return *io_; }
-    const BindingTable& table() const { return table_; }
     // This worker's counters: written by its thread only. Other threads get a copy through
     // the io_context (see Server), or read them after join().
-    admin::Stats& stats() { return stats_; }
+    stats::Stats& stats() { return stats_; }
     // A copy of stats() with the gauge of open connections filled in (worker thread only).
-    admin::Stats stats_snapshot() const;
+    stats::Stats stats_snapshot() const;
     // I/O buffers for this worker's connections, borrowed while bytes move (worker thread only).
     BufferPool& buffers() { return buffers_; }
     // Counts and logs a connection that ended (ConnectionTrace calls it), and frees its slot.
@@ -74,7 +72,6 @@ class Worker {
     // Destroyed explicitly first in ~Worker, so that connections still pending in it end while
     // the rest of the worker (counters, log) is alive.
     std::unique_ptr<boost::asio::io_context> io_ = std::make_unique<boost::asio::io_context>(1);
-    BindingTable& table_;
     AccessLog& log_;
     std::shared_ptr<const Runtime> runtime_;
     ConnectionLimit& limit_;
@@ -89,7 +86,7 @@ class Worker {
     std::optional<boost::asio::steady_timer> tick_{std::in_place, *io_};
     std::unique_ptr<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>> work_;
     std::thread thread_;
-    admin::Stats stats_;
+    stats::Stats stats_;
     BufferPool buffers_;  // outlives the connections: they end with io_, in ~Worker
 };
 

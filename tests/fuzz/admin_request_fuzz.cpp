@@ -54,23 +54,21 @@ struct World {
         record(RecordKey::ccs(443), nullptr),
         record(RecordKey::scoped_ccs("scoped.test", 443), nullptr),
     };
-    BindingTable table{records};
-    std::shared_ptr<proxy::Runtime> runtime = [] {
-        auto rt = std::make_shared<proxy::Runtime>();
-        rt->config.admin_hosts = {"console.test"};
-        return rt;
+    std::shared_ptr<model::Model> model = [this] {
+        auto m = std::make_shared<model::Model>();
+        m->table.assign(records);
+        m->config.admin_hosts = {"console.test"};
+        return m;
     }();
     admin::AdminContext context;
 
     World() {
-        context.table = &table;
-        context.runtime = [this] { return runtime; };
-        context.collect_stats = [](std::function<void(admin::Stats)> done) { done({}); };
+        context.model = [this] { return model; };
+        context.collect_stats = [](std::function<void(stats::Stats)> done) { done({}); };
         context.netsh = [this](const std::vector<std::string>& words) {
             netsh::Store store(records);
             bool modified = false;
-            auto result =
-                netsh::run_netsh(words, store, runtime->config.selection.profile, modified);
+            auto result = netsh::run_netsh(words, store, model->config.selection.profile, modified);
             return std::pair<int, std::string>{result.exit_code, result.out + result.err};
         };
         context.token = "admin-request-fuzz-token";

@@ -16,7 +16,7 @@
 #include <span>
 #include <string>
 
-#include "proxy/proxy_header.h"
+#include "proxy_protocol/proxy_header.h"
 
 namespace {
 

@@ -49,11 +49,12 @@ class AdminApi : public ::testing::Test {
         sni.certhash = Thumbprint::parse("2222222222222222222222222222222222222222");
         Record ccs;
         ccs.key = RecordKey::ccs(8443);
-        table_.assign({ip, sni, ccs});
-        runtime_->config.admin_hosts = {"console.example"};
-        context_.table = &table_;
-        context_.runtime = [this] { return runtime_; };
-        context_.collect_stats = [](std::function<void(Stats)> done) { done(Stats{}); };
+        model_->table.assign({ip, sni, ccs});
+        model_->config.admin_hosts = {"console.example"};
+        context_.model = [this] { return model_; };
+        context_.collect_stats = [](std::function<void(stats::Stats)> done) {
+            done(stats::Stats{});
+        };
         // netsh quotes the words it refuses, bytes and all, as the real one does.
         context_.netsh = [](const std::vector<std::string>& words) {
             std::string out;
@@ -85,8 +86,7 @@ class AdminApi : public ::testing::Test {
         return resp;
     }
 
-    BindingTable table_;
-    std::shared_ptr<proxy::Runtime> runtime_ = std::make_shared<proxy::Runtime>();
+    std::shared_ptr<model::Model> model_ = std::make_shared<model::Model>();
     AdminContext context_;
     std::vector<std::string> warnings_;
 };
@@ -138,10 +138,10 @@ TEST_F(AdminApi, AHandlerThatThrowsAnswers500) {
         << warnings_[0];
 
     // The same for the answer that comes later (the workers' counters).
-    context_.collect_stats = [](std::function<void(Stats)>) { throw std::bad_alloc(); };
+    context_.collect_stats = [](std::function<void(stats::Stats)>) { throw std::bad_alloc(); };
     EXPECT_EQ(request("GET", "/api/stats").status, 500);
-    context_.runtime = []() -> std::shared_ptr<const proxy::Runtime> {
-        throw std::logic_error("no runtime");
+    context_.model = []() -> std::shared_ptr<const model::Model> {
+        throw std::logic_error("no model");
     };
     EXPECT_EQ(request("GET", "/api/records").status, 500);
     EXPECT_EQ(warnings_.size(), 3u);

@@ -39,7 +39,7 @@ class Check : public ::testing::Test {
         auto config = config::load_config(path, error);
         EXPECT_TRUE(config) << error.message();
         std::string why;
-        auto rt = proxy::load_runtime(*config, why);
+        auto rt = model::load_model(*config, why);
         EXPECT_TRUE(rt) << why;
         return check(*rt);
     }

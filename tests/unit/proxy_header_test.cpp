@@ -1,7 +1,7 @@
 // The PROXY protocol header (HAProxy's proxy-protocol.txt, v1 and v2), read before the ClientHello
 // (src/tls/README.md: "its destination address is the one that selection uses",
 // src/bindings/README.md S3).
-#include "proxy/proxy_header.h"
+#include "proxy_protocol/proxy_header.h"
 
 #include <gtest/gtest.h>
 

@@ -6,7 +6,7 @@
 
 #include "bindings/address.h"
 
-namespace snibind::proxy {
+namespace snibind::net {
 
 inline boost::asio::ip::tcp::endpoint to_asio(const Endpoint& e) {
     namespace ip = boost::asio::ip;
@@ -35,4 +35,4 @@ inline Endpoint to_endpoint(const boost::asio::ip::tcp::endpoint& e) {
     return out;
 }
 
-}  // namespace snibind::proxy
+}  // namespace snibind::net

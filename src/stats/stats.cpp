@@ -1,6 +1,6 @@
-#include "admin/stats.h"
+#include "stats/stats.h"
 
-namespace snibind::admin {
+namespace snibind::stats {
 
 Stats::Stats() {
     hello_bytes.bounds = {256, 512, 768, 1024, 1536, 2048, 4096, 16384};
@@ -51,4 +51,4 @@ std::uint64_t Stats::errors() const {
     return n;
 }
 
-}  // namespace snibind::admin
+}  // namespace snibind::stats

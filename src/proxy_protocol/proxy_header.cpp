@@ -1,4 +1,4 @@
-#include "proxy/proxy_header.h"
+#include "proxy_protocol/proxy_header.h"
 
 #include <arpa/inet.h>
 

@@ -20,7 +20,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/system/error_code.hpp>
 
-namespace snibind::proxy {
+namespace snibind::net {
 
 inline constexpr std::chrono::milliseconds kAcceptBackoff{100};
 inline constexpr std::chrono::seconds kAcceptBackoffLogInterval{1};
@@ -97,4 +97,4 @@ bool back_off_accept(const boost::system::error_code& ec, const Executor& execut
     return true;
 }
 
-}  // namespace snibind::proxy
+}  // namespace snibind::net

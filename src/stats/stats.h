@@ -10,7 +10,7 @@
 
 #include "bindings/selection.h"
 
-namespace snibind::admin {
+namespace snibind::stats {
 
 // A fixed-bucket histogram (Prometheus style: cumulative when rendered).
 template <std::size_t N>
@@ -48,7 +48,7 @@ struct Stats {
     // A gauge: connections open now (accepted and not yet ended). Filled in by the worker's
     // snapshot, not counted here.
     std::uint64_t open = 0;
-    // Accepts that failed for want of file descriptors (proxy/accept_backoff.h); process-wide,
+    // Accepts that failed for want of file descriptors (net/accept_backoff.h); process-wide,
     // filled in by whoever collects the workers' copies.
     std::uint64_t accept_fd_exhausted = 0;
     std::uint64_t handshakes = 0;  // completed TLS handshakes (terminate)
@@ -75,4 +75,4 @@ struct Stats {
     std::uint64_t errors() const;
 };
 
-}  // namespace snibind::admin
+}  // namespace snibind::stats

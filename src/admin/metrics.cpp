@@ -68,18 +68,20 @@ std::string prometheus_text(const stats::Stats& s) {
     out += fmt::format("snibind_accept_fd_exhausted_total {}\n", s.accept_fd_exhausted);
     header(out, "snibind_connections_total", "counter",
            "Connections ended, by result (the access log's result field).");
-    for (const auto& [result, n] : s.results)
-        out +=
-            fmt::format("snibind_connections_total{{result=\"{}\"}} {}\n", label_value(result), n);
+    // Results and actions that occurred (a zero row for each of 25 results would bury them).
+    for (const stats::ResultInfo& r : stats::kResults)
+        if (auto n = s.count(r.result))
+            out += fmt::format("snibind_connections_total{{result=\"{}\"}} {}\n", r.name, n);
     header(out, "snibind_connection_actions_total", "counter",
            "Connections by action: terminate, forward, reject, fail, close (never routed).");
-    for (const auto& [action, n] : s.actions)
-        out += fmt::format("snibind_connection_actions_total{{action=\"{}\"}} {}\n",
-                           label_value(action), n);
+    for (std::size_t i = 0; i < stats::kActionCount; ++i)
+        if (s.actions[i])
+            out += fmt::format("snibind_connection_actions_total{{action=\"{}\"}} {}\n",
+                               stats::kActionNames[i], s.actions[i]);
     header(out, "snibind_errors_total", "counter", "Connections that ended in error, by kind.");
-    for (const auto& [result, n] : s.results)
-        if (stats::is_error_result(result))
-            out += fmt::format("snibind_errors_total{{kind=\"{}\"}} {}\n", label_value(result), n);
+    for (const stats::ResultInfo& r : stats::kResults)
+        if (auto n = s.count(r.result); n && r.is_error)
+            out += fmt::format("snibind_errors_total{{kind=\"{}\"}} {}\n", r.name, n);
     header(out, "snibind_decisions_total", "counter",
            "Selection decisions, by the lookup step that decided (src/bindings/README.md L1).");
     for (std::size_t i = 0; i < stats::kStepCount; ++i)
@@ -115,8 +117,12 @@ nlohmann::json stats_json(const stats::Stats& s) {
     j["handshakes"] = s.handshakes;
     j["requests"] = s.requests;
     j["errors"] = s.errors();
-    j["results"] = s.results;
-    j["actions"] = s.actions;
+    j["results"] = nlohmann::json::object();
+    for (const stats::ResultInfo& r : stats::kResults)
+        if (auto n = s.count(r.result)) j["results"][std::string(r.name)] = n;
+    j["actions"] = nlohmann::json::object();
+    for (std::size_t i = 0; i < stats::kActionCount; ++i)
+        if (s.actions[i]) j["actions"][std::string(stats::kActionNames[i])] = s.actions[i];
     for (std::size_t i = 0; i < stats::kStepCount; ++i)
         j["decisions_by_step"][std::string(to_string(static_cast<Step>(i)))] =
             s.decisions_by_step[i];

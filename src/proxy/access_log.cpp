@@ -86,11 +86,13 @@ std::string AccessLog::format(const ConnectionLog& e) {
         field(out, "sni", e.sni);
     field(out, "step", e.step);
     field(out, "record", e.record);
-    field(out, "action", e.action);
+    // Never routed: no action (the metrics call it "close").
+    field(out, "action",
+          e.action == stats::ConnectionAction::none ? std::string_view() : to_string(e.action));
     field(out, "backend", e.backend);
     out +=
         fmt::format(" in={} out={} requests={} ms={:.3f}", e.bytes_in, e.bytes_out, e.requests, ms);
-    field(out, "result", e.result);
+    field(out, "result", to_string(e.result));
     field(out, "why", e.why);
     return out;
 }

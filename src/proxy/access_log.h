@@ -9,12 +9,16 @@
 #include <string_view>
 
 #include "bindings/address.h"
+#include "stats/connection_result.h"
 
 namespace spdlog {
 class logger;
 }
 
 namespace snibind::proxy {
+
+using stats::ConnectionAction;
+using stats::ConnectionResult;
 
 // What a connection did; filled in as it goes.
 struct ConnectionLog {
@@ -26,11 +30,11 @@ struct ConnectionLog {
     // Names from fixed sets (static strings: to_string(Step), literals), so a view costs nothing.
     std::string_view step;                      // "sni_exact", ...; empty: no step decided
     std::string record;                         // "Hostname:port sitev2.mysite.com:8443" or "-"
-    std::string_view action;                    // "terminate", "forward", "reject", "fail"
+    ConnectionAction action = ConnectionAction::none;  // what the decision did
     std::string backend;                        // "127.0.0.1:9001" or "-"
     std::uint64_t bytes_in = 0, bytes_out = 0;  // from the client, to the client
     std::uint64_t requests = 0;                 // terminate: HTTP requests served
-    std::string_view result = "closed";         // "closed", "hello_timeout", "backend_down", ...
+    ConnectionResult result = ConnectionResult::closed;  // how it ended
     std::string why;                            // a sentence when the result needs one
 };
 

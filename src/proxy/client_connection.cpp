@@ -18,6 +18,23 @@ using boost::system::error_code;
 
 namespace {
 
+// The reader's verdict on a hello that did not come, as a connection result.
+ConnectionResult hello_failure(HelloResult r) {
+    switch (r) {
+        case HelloResult::not_tls:
+            return ConnectionResult::not_tls;
+        case HelloResult::malformed:
+            return ConnectionResult::malformed;
+        case HelloResult::too_large:
+            return ConnectionResult::too_large;
+        case HelloResult::incomplete:
+        case HelloResult::need_more:
+        case HelloResult::client_hello:
+            break;
+    }
+    return ConnectionResult::incomplete;
+}
+
 constexpr std::size_t kInitialBuffer = 4096;  // a 2 KB Chromium hello fits in one read
 constexpr std::uint8_t kAlertHandshakeFailure = 40;
 constexpr std::uint8_t kAlertProtocolVersion = 70;
@@ -61,7 +78,7 @@ void ClientConnection::start() {
 void ClientConnection::read_more() {
     if (size_ == buffer_.size()) {
         if (buffer_.size() >= max_buffer_) {
-            drop("hello_too_large", fmt::format("no complete hello within {} bytes", size_), false);
+            drop(ConnectionResult::hello_too_large, fmt::format("no complete hello within {} bytes", size_), false);
             return;
         }
         buffer_.resize(std::min(buffer_.size() * 2, max_buffer_));
@@ -77,14 +94,14 @@ void ClientConnection::on_read(const error_code& ec, std::size_t n) {
     if (ec) {
         if (timed_out_) {
             reader_.finish();
-            drop("hello_timeout",
+            drop(ConnectionResult::hello_timeout,
                  fmt::format("no complete hello within {} ms ({} bytes)",
                              runtime_->config().limits.hello_timeout.count(), size_),
                  false);
         } else if (ec == asio::error::eof) {
             on_hello_done(reader_.finish());
         } else {
-            drop("client_error", ec.message(), false);
+            drop(ConnectionResult::client_error, ec.message(), false);
         }
         return;
     }
@@ -95,7 +112,7 @@ void ClientConnection::on_read(const error_code& ec, std::size_t n) {
                 read_more();
                 return;
             case ProxyHeaderResult::invalid:
-                drop("bad_proxy_header", std::string(proxy_reader_.error()), false);
+                drop(ConnectionResult::bad_proxy_header, std::string(proxy_reader_.error()), false);
                 return;
             case ProxyHeaderResult::done:
                 proxy_done_ = true;
@@ -124,7 +141,7 @@ void ClientConnection::on_hello_done(HelloResult result) {
     }
     std::string why = reader_.error();
     if (result == HelloResult::incomplete && size_ == hello_offset_) why = "closed before sending";
-    drop(to_string(result), why, false);
+    drop(hello_failure(result), why, false);
 }
 
 void ClientConnection::dispatch() {
@@ -154,19 +171,19 @@ void ClientConnection::dispatch() {
     switch (decision.outcome) {
         case Outcome::no_match:
         case Outcome::rejected: {
-            trace_.log.action = "reject";
+            trace_.log.action = ConnectionAction::reject;
             std::string why = decision.outcome == Outcome::rejected
                                   ? "the record has reject set (L5)"
                                   : "no record matches (L8)";
             if (config.selection.on_reject == OnReject::alert)
-                alert_and_close(kAlertUnrecognizedName, "rejected", why);
+                alert_and_close(kAlertUnrecognizedName, ConnectionResult::rejected, why);
             else
-                drop("rejected", why, true);
+                drop(ConnectionResult::rejected, why, true);
             return;
         }
         case Outcome::failed:
-            trace_.log.action = "fail";
-            alert_and_close(kAlertHandshakeFailure, "unusable_key",
+            trace_.log.action = ConnectionAction::fail;
+            alert_and_close(kAlertHandshakeFailure, ConnectionResult::unusable_key,
                             "the selected certificate's key cannot be used (L9)");
             return;
         case Outcome::selected:
@@ -175,9 +192,9 @@ void ClientConnection::dispatch() {
 
     if (decision.action == RecordAction::forward) {
         const config::RecordEntry& entry = *runtime_->model->action(decision.action_id);
-        trace_.log.action = "forward";
+        trace_.log.action = ConnectionAction::forward;
         if (!offers_allowed_version(hello.versions(), decision.flags)) {
-            alert_and_close(kAlertProtocolVersion, "version_refused",
+            alert_and_close(kAlertProtocolVersion, ConnectionResult::version_refused,
                             "the record's flags allow no version the client offers (L7)");
             return;
         }
@@ -187,11 +204,11 @@ void ClientConnection::dispatch() {
         return;
     }
 
-    trace_.log.action = "terminate";
+    trace_.log.action = ConnectionAction::terminate;
     auto cert = runtime_->model->certificate_for(decision);
     auto* context = cert ? runtime_->server_context(cert.get()) : nullptr;
     if (!context) {
-        alert_and_close(kAlertInternalError, "no_certificate",
+        alert_and_close(kAlertInternalError, ConnectionResult::no_certificate,
                         cert ? "the certificate's key cannot be used"
                              : "the record's certificate is not loaded");
         return;
@@ -202,14 +219,14 @@ void ClientConnection::dispatch() {
         ->start();
 }
 
-void ClientConnection::drop(std::string_view result, std::string why, bool reset) {
+void ClientConnection::drop(ConnectionResult result, std::string why, bool reset) {
     trace_.end(result, std::move(why));
     error_code ignored;
     if (reset) socket_.set_option(asio::socket_base::linger(true, 0), ignored);
     socket_.close(ignored);
 }
 
-void ClientConnection::alert_and_close(std::uint8_t description, std::string_view result,
+void ClientConnection::alert_and_close(std::uint8_t description, ConnectionResult result,
                                        std::string why) {
     trace_.end(result, std::move(why));
     alert_ = {0x15, 0x03, 0x03, 0x00, 0x02, 0x02, description};  // level 2: fatal

@@ -29,9 +29,9 @@ class ClientConnection : public std::enable_shared_from_this<ClientConnection> {
     void on_hello_done(HelloResult result);
     void dispatch();
     // Ends the connection without routing it. `reset` sends a TCP RST (HTTP.sys's way to refuse).
-    void drop(std::string_view result, std::string why, bool reset);
+    void drop(ConnectionResult result, std::string why, bool reset);
     // Sends a fatal TLS alert (RFC 8446 6.2) and closes.
-    void alert_and_close(std::uint8_t description, std::string_view result, std::string why);
+    void alert_and_close(std::uint8_t description, ConnectionResult result, std::string why);
 
     Worker& worker_;
     boost::asio::ip::tcp::socket socket_;

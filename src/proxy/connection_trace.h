@@ -21,7 +21,7 @@ class ConnectionTrace {
     }
 
     // Sets the result only once: the first reason a connection ends is the one worth logging.
-    void end(std::string_view result, std::string why = {}) {
+    void end(ConnectionResult result, std::string why = {}) {
         if (ended_) return;
         ended_ = true;
         log.result = result;

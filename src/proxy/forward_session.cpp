@@ -74,7 +74,7 @@ void ForwardSession::start() {
         if (error == EPIPE || error == ECONNRESET) {
             // Connected, then reset straight away: the write is what failed.
             connected();
-            finish("backend_error", fmt::format("write: {}", ec.message()));
+            finish(ConnectionResult::backend_error, fmt::format("write: {}", ec.message()));
         } else {
             on_connect(ec);  // refused, unreachable: the connection never came up
         }
@@ -84,7 +84,7 @@ void ForwardSession::start() {
     timer_.expires_after(runtime_->config().limits.hello_timeout);
     timer_.async_wait([self = shared_from_this()](const error_code& ec) {
         if (ec || self->connected_) return;
-        self->finish("backend_timeout", "no connection to the backend in time");
+        self->finish(ConnectionResult::backend_timeout, "no connection to the backend in time");
     });
     backend_.async_wait(asio::socket_base::wait_write,
                         [self = shared_from_this()](const error_code& ec) {
@@ -110,7 +110,7 @@ void ForwardSession::connected() {
 void ForwardSession::on_connect(const error_code& ec) {
     if (ec) {
         if (ec != asio::error::operation_aborted) {
-            finish("backend_down",
+            finish(ConnectionResult::backend_down,
                    fmt::format("connect to {}: {}", trace_.log.backend, ec.message()));
         }
         return;
@@ -137,7 +137,7 @@ void ForwardSession::replay(std::size_t sent) {
     asio::async_write(backend_, rest,
                       [self = shared_from_this()](const error_code& ec, std::size_t) {
                           if (ec) {
-                              self->finish("backend_error", fmt::format("write: {}", ec.message()));
+                              self->finish(ConnectionResult::backend_error, fmt::format("write: {}", ec.message()));
                               return;
                           }
                           self->start_relay();
@@ -182,7 +182,7 @@ void ForwardSession::read(Pipe& pipe) {
             if (upstream_.done && downstream_.done) {
                 // Both ends have sent their EOF and nothing is left unread: close() sends
                 // the same FIN a shutdown would, one system call sooner.
-                finish("closed", {});
+                finish(ConnectionResult::closed, {});
                 return;
             }
             // Half-close: pass the EOF on; the other direction keeps flowing.
@@ -200,7 +200,7 @@ void ForwardSession::read(Pipe& pipe) {
         [self = shared_from_this(), &pipe, full](const error_code& ec, std::size_t n) {
             *pipe.counter += n;
             if (ec) {
-                if (ec != asio::error::operation_aborted) self->finish("write_error", ec.message());
+                if (ec != asio::error::operation_aborted) self->finish(ConnectionResult::write_error, ec.message());
                 return;
             }
             self->last_activity_ = std::chrono::steady_clock::now();
@@ -217,7 +217,7 @@ void ForwardSession::read(Pipe& pipe) {
 
 void ForwardSession::read_failed(Pipe& pipe, const error_code& ec) {
     const bool from_client = pipe.from == &client_;
-    finish(from_client ? "client_reset" : "backend_reset",
+    finish(from_client ? ConnectionResult::client_reset : ConnectionResult::backend_reset,
            fmt::format("{}: {}", from_client ? "client" : "backend", ec.message()));
 }
 
@@ -232,7 +232,7 @@ void ForwardSession::watch_idle() {
             self->watch_idle();
             return;
         }
-        self->finish("idle_timeout", fmt::format("no data either way for {} ms", idle.count()));
+        self->finish(ConnectionResult::idle_timeout, fmt::format("no data either way for {} ms", idle.count()));
     });
 }
 
@@ -245,7 +245,7 @@ void ForwardSession::note_kernel_progress(std::chrono::steady_clock::time_point 
     }
 }
 
-void ForwardSession::finish(std::string_view result, std::string why) {
+void ForwardSession::finish(ConnectionResult result, std::string why) {
     trace_.end(result, std::move(why));
     error_code ignored;
     timer_.cancel();

@@ -46,7 +46,7 @@ class ForwardSession : public std::enable_shared_from_this<ForwardSession> {
     void read_failed(Pipe& pipe, const boost::system::error_code& ec);
     void watch_idle();
     void note_kernel_progress(std::chrono::steady_clock::time_point now);
-    void finish(std::string_view result, std::string why);
+    void finish(ConnectionResult result, std::string why);
 
     Worker& worker_;
     boost::asio::ip::tcp::socket client_;

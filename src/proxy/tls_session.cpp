@@ -77,7 +77,7 @@ void TlsSession::start() {
     timer_.expires_after(runtime_->config().limits.hello_timeout);
     timer_.async_wait([self = shared_from_this()](const error_code& ec) {
         if (ec) return;
-        self->shut_down("handshake_timeout", "the TLS handshake did not finish in time");
+        self->shut_down(ConnectionResult::handshake_timeout, "the TLS handshake did not finish in time");
     });
     stream_.async_handshake(
         ssl::stream_base::server,
@@ -89,7 +89,7 @@ void TlsSession::on_handshake(const error_code& ec) {
     received_ = {};
     timer_.cancel();
     if (ec) {
-        if (!closing_) shut_down("tls_error", tls_error_text(ec));
+        if (!closing_) shut_down(ConnectionResult::tls_error, tls_error_text(ec));
         return;
     }
     SSL_set_mode(stream_.native_handle(), SSL_MODE_RELEASE_BUFFERS);
@@ -127,9 +127,9 @@ void TlsSession::read_request_bytes() {
         [self = shared_from_this()](const error_code& ec, std::size_t n) {
             if (ec) {
                 if (self->phase_ == Phase::head && is_eof(ec))
-                    self->shut_down("closed", {});
+                    self->shut_down(ConnectionResult::closed, {});
                 else if (ec != asio::error::operation_aborted)
-                    self->shut_down(is_eof(ec) ? "client_closed" : "client_error",
+                    self->shut_down(is_eof(ec) ? ConnectionResult::client_closed : ConnectionResult::client_error,
                                     is_eof(ec) ? "the client closed in the middle of a request"
                                                : tls_error_text(ec));
                 return;
@@ -157,7 +157,7 @@ void TlsSession::wait_request() {
                                         if (self->closing_) return;  // shut_down has the stream now
                                         if (ec) {
                                             if (ec != asio::error::operation_aborted)
-                                                self->shut_down("client_error", ec.message());
+                                                self->shut_down(ConnectionResult::client_error, ec.message());
                                             return;
                                         }
                                         TlsEngineBuffers::unpark(self->stream_);
@@ -179,7 +179,7 @@ void TlsSession::parse_request() {
     using Event = http::MessageParser::Event;
     switch (p.event) {
         case Event::error:
-            trace_.end("bad_request", std::string(request_.error()));
+            trace_.end(ConnectionResult::bad_request, std::string(request_.error()));
             answer(
                 http::simple_response(400, "Bad Request", "text/plain", "Bad Request\r\n", false),
                 true);
@@ -220,7 +220,7 @@ void TlsSession::on_request_head() {
                                               decision_.port, head.path());
     if (!route.site) {
         // I5: no prefix matches: HTTP.sys answers itself and closes.
-        trace_.end("invalid_hostname",
+        trace_.end(ConnectionResult::invalid_hostname,
                    fmt::format("no site for Host '{}'", report::printable(head.header("host"))));
         answer(http::invalid_hostname_response(), true);
         return;
@@ -245,7 +245,7 @@ void TlsSession::on_request_head() {
             asio::async_write(self->stream_, asio::buffer(kContinue.data(), kContinue.size()),
                               [self](const error_code& ec, std::size_t n) {
                                   self->trace_.log.bytes_out += n;
-                                  if (ec) return self->shut_down("client_error", ec.message());
+                                  if (ec) return self->shut_down(ConnectionResult::client_error, ec.message());
                                   self->last_activity_ = std::chrono::steady_clock::now();
                                   self->send_to_backend(0, false);
                               });
@@ -269,7 +269,7 @@ void TlsSession::on_request_head() {
             std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
         if (ec) {
             self->trace_.end(
-                "backend_down",
+                ConnectionResult::backend_down,
                 fmt::format("connect to {}: {}", self->trace_.log.backend, tls_error_text(ec)));
             self->backend_.reset();
             self->answer(
@@ -350,7 +350,7 @@ void TlsSession::on_response_data(std::size_t n) {
         offset += p.consumed;
         if (p.event == Event::error) {
             // Nothing of this read went out: 502 if it held the answer's first bytes.
-            give_up_backend("backend_error", fmt::format("bad response: {}", response_.error()),
+            give_up_backend(ConnectionResult::backend_error, fmt::format("bad response: {}", response_.error()),
                             502, "Bad Gateway");
             return;
         }
@@ -371,7 +371,7 @@ void TlsSession::on_response_data(std::size_t n) {
                       [self = shared_from_this(), done](const error_code& ec, std::size_t n) {
                           self->trace_.log.bytes_out += n;
                           if (ec) {
-                              self->shut_down("client_error", tls_error_text(ec));
+                              self->shut_down(ConnectionResult::client_error, tls_error_text(ec));
                               return;
                           }
                           self->last_activity_ = std::chrono::steady_clock::now();
@@ -391,12 +391,12 @@ void TlsSession::answer(std::string response, bool close_after) {
             self->trace_.log.bytes_out += n;
             std::string().swap(self->head_out_);  // a lab response: kilobytes, not kept idle
             if (ec) {
-                self->shut_down("client_error", tls_error_text(ec));
+                self->shut_down(ConnectionResult::client_error, tls_error_text(ec));
                 return;
             }
             self->last_activity_ = std::chrono::steady_clock::now();
             if (close_after) {
-                self->shut_down("closed", {});
+                self->shut_down(ConnectionResult::closed, {});
                 return;
             }
             self->end_exchange(true);
@@ -412,7 +412,7 @@ void TlsSession::end_exchange(bool backend_keep_alive) {
     }
     if (!request_keep_alive_ || (phase_ == Phase::response && !backend_keep_alive) ||
         worker_.draining()) {
-        shut_down("closed", {});
+        shut_down(ConnectionResult::closed, {});
         return;
     }
     request_.next();
@@ -421,7 +421,7 @@ void TlsSession::end_exchange(bool backend_keep_alive) {
     parse_request();  // a pipelined request may already be in the buffer
 }
 
-void TlsSession::shut_down(std::string_view result, std::string why) {
+void TlsSession::shut_down(ConnectionResult result, std::string why) {
     if (closing_) return;
     closing_ = true;
     trace_.end(result, std::move(why));
@@ -445,19 +445,19 @@ void TlsSession::shut_down(std::string_view result, std::string why) {
 // no byte of an answer went out yet, as nginx and HAProxy answer; otherwise it can only be closed.
 void TlsSession::backend_failed(const error_code& ec, std::string_view doing) {
     if (is_eof(ec)) {
-        give_up_backend("backend_error",
+        give_up_backend(ConnectionResult::backend_error,
                         response_started_ ? "the backend ended its response early"
                                           : "the backend closed the connection before answering",
                         502, "Bad Gateway");
         return;
     }
     const bool reset = ec == asio::error::connection_reset || ec == asio::error::broken_pipe;
-    give_up_backend(reset ? "backend_reset" : "backend_error",
+    give_up_backend(reset ? ConnectionResult::backend_reset : ConnectionResult::backend_error,
                     fmt::format("the backend failed {}: {}", doing, tls_error_text(ec)), 502,
                     "Bad Gateway");
 }
 
-void TlsSession::give_up_backend(std::string_view result, std::string why, int status,
+void TlsSession::give_up_backend(ConnectionResult result, std::string why, int status,
                                  std::string_view reason) {
     trace_.end(result, std::move(why));
     if (backend_)
@@ -519,20 +519,20 @@ void TlsSession::on_timer() {
     switch (waiting_) {
         case Waiting::client_read:
         case Waiting::client_write:
-            shut_down("idle_timeout", fmt::format("no data either way for {} ms", ms));
+            shut_down(ConnectionResult::idle_timeout, fmt::format("no data either way for {} ms", ms));
             return;
         case Waiting::backend_connect:
-            give_up_backend("backend_timeout",
+            give_up_backend(ConnectionResult::backend_timeout,
                             fmt::format("no connection to the backend in {} ms", ms), 504,
                             "Gateway Timeout");
             return;
         case Waiting::backend_write:
-            give_up_backend("backend_timeout",
+            give_up_backend(ConnectionResult::backend_timeout,
                             fmt::format("the backend took no request bytes for {} ms", ms), 504,
                             "Gateway Timeout");
             return;
         case Waiting::backend_read:
-            give_up_backend("backend_timeout",
+            give_up_backend(ConnectionResult::backend_timeout,
                             response_started_
                                 ? fmt::format("the backend sent nothing for {} ms", ms)
                                 : fmt::format("no answer from the backend in {} ms", ms),

@@ -61,9 +61,9 @@ class TlsSession : public std::enable_shared_from_this<TlsSession> {
     void on_response_data(std::size_t n);
     void answer(std::string response, bool close_after);
     void end_exchange(bool backend_keep_alive);
-    void shut_down(std::string_view result, std::string why);
+    void shut_down(ConnectionResult result, std::string why);
     void backend_failed(const boost::system::error_code& ec, std::string_view doing);
-    void give_up_backend(std::string_view result, std::string why, int status,
+    void give_up_backend(ConnectionResult result, std::string why, int status,
                          std::string_view reason);
     void wait_for(Waiting what);
     bool waiting_on_backend() const;

@@ -310,24 +310,18 @@ void Server::log_summary() {
     stats::Stats total;
     for (auto& w : workers_) total.merge(w->stats());  // their threads have ended
     workers_.clear();
-    // How many connections ended with any of `keys` (a result or an action).
-    auto count = [](const auto& counts, std::initializer_list<std::string_view> keys) {
-        std::uint64_t n = 0;
-        for (auto k : keys)
-            if (auto it = counts.find(k); it != counts.end()) n += it->second;
-        return n;
-    };
+    using stats::ConnectionAction;
+    using stats::SummaryGroup;
     log_->info(
         "stopped: accepted={} forwarded={} terminated={} rejected={} failed={} hello_errors={} "
         "hello_timeouts={} client_errors={} refused={} handshakes={} requests={}",
-        total.accepted, count(total.actions, {"forward"}), count(total.actions, {"terminate"}),
-        count(total.actions, {"reject"}),
+        total.accepted, total.count(ConnectionAction::forward),
+        total.count(ConnectionAction::terminate), total.count(ConnectionAction::reject),
         total.decisions_by_outcome[static_cast<std::size_t>(Outcome::failed)] +
-            count(total.results, {"version_refused", "no_certificate"}),
-        count(total.results, {"not_tls", "malformed", "incomplete", "too_large", "hello_too_large",
-                              "bad_proxy_header"}),
+            total.count(SummaryGroup::failed),
+        total.count(SummaryGroup::hello_error),
         // A client that errs or goes away without close_notify, before or after its hello.
-        count(total.results, {"hello_timeout"}), count(total.results, {"client_error"}),
+        total.count(SummaryGroup::hello_timeout), total.count(SummaryGroup::client_error),
         total.refused, total.handshakes, total.requests);
 }
 

@@ -20,8 +20,8 @@ void Stats::merge(const Stats& o) {
         decisions_by_step[i] += o.decisions_by_step[i];
     for (std::size_t i = 0; i < decisions_by_outcome.size(); ++i)
         decisions_by_outcome[i] += o.decisions_by_outcome[i];
-    for (const auto& [k, v] : o.results) results[k] += v;
-    for (const auto& [k, v] : o.actions) actions[k] += v;
+    for (std::size_t i = 0; i < results.size(); ++i) results[i] += o.results[i];
+    for (std::size_t i = 0; i < actions.size(); ++i) actions[i] += o.actions[i];
     for (const auto& [k, v] : o.record_hits) record_hits[k] += v;
     hello_bytes.merge(o.hello_bytes);
     hello_reads.merge(o.hello_reads);
@@ -29,25 +29,17 @@ void Stats::merge(const Stats& o) {
     backend_connect_seconds.merge(o.backend_connect_seconds);
 }
 
-namespace {
-
-void bump(std::map<std::string, std::uint64_t, std::less<>>& counts, std::string_view key) {
-    auto it = counts.find(key);
-    if (it == counts.end()) it = counts.emplace(std::string(key), 0).first;
-    ++it->second;
-}
-
-}  // namespace
-
-void Stats::count_end(std::string_view result, std::string_view action) {
-    bump(results, result);
-    bump(actions, action.empty() ? "close" : action);
-}
-
 std::uint64_t Stats::errors() const {
     std::uint64_t n = 0;
-    for (const auto& [k, v] : results)
-        if (is_error_result(k)) n += v;
+    for (const ResultInfo& r : kResults)
+        if (r.is_error) n += count(r.result);
+    return n;
+}
+
+std::uint64_t Stats::count(SummaryGroup g) const {
+    std::uint64_t n = 0;
+    for (const ResultInfo& r : kResults)
+        if (r.group == g) n += count(r.result);
     return n;
 }
 

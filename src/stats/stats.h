@@ -4,11 +4,11 @@
 // them, so counting needs no atomics and no locks.
 #include <array>
 #include <cstdint>
-#include <map>
 #include <string>
 #include <unordered_map>
 
 #include "bindings/selection.h"
+#include "stats/connection_result.h"
 
 namespace snibind::stats {
 
@@ -36,11 +36,6 @@ struct Histogram {
 
 inline constexpr std::size_t kStepCount = 7;
 
-// Every connection result but "closed" (a normal end) is an error kind.
-constexpr bool is_error_result(std::string_view result) {
-    return result != "closed";
-}  // the values of snibind::Step
-
 struct Stats {
     Stats();
 
@@ -56,10 +51,10 @@ struct Stats {
     // Decisions: by the step that decided, and by outcome (selected, rejected, no_match, failed).
     std::array<std::uint64_t, kStepCount> decisions_by_step{};
     std::array<std::uint64_t, 4> decisions_by_outcome{};
-    // Connections by how they ended: the access log's `result` ("closed", "hello_timeout", ...).
-    std::map<std::string, std::uint64_t, std::less<>> results;
-    // ... and by what was done with them: terminate, forward, reject, fail, close (never routed).
-    std::map<std::string, std::uint64_t, std::less<>> actions;
+    // Connections by how they ended (the access log's `result`), indexed by ConnectionResult...
+    std::array<std::uint64_t, kResultCount> results{};
+    // ... and by what was done with them, indexed by ConnectionAction.
+    std::array<std::uint64_t, kActionCount> actions{};
     // Per-record hits, by the record's display key ("IP:port 0.0.0.0:443").
     std::unordered_map<std::string, std::uint64_t> record_hits;
 
@@ -69,10 +64,17 @@ struct Stats {
     Histogram<10> backend_connect_seconds;  // connect (and TLS) to a backend
 
     void merge(const Stats& other);
-    // Counts one connection that ended with `result` after `action` (empty: never routed).
-    void count_end(std::string_view result, std::string_view action);
-    // Connections whose result is an error kind (is_error_result).
+    // Counts one connection that ended with `result` after `action`.
+    void count_end(ConnectionResult result, ConnectionAction action) {
+        ++results[static_cast<std::size_t>(result)];
+        ++actions[static_cast<std::size_t>(action)];
+    }
+    std::uint64_t count(ConnectionResult r) const { return results[static_cast<std::size_t>(r)]; }
+    std::uint64_t count(ConnectionAction a) const { return actions[static_cast<std::size_t>(a)]; }
+    // Connections whose result is an error kind (is_error).
     std::uint64_t errors() const;
+    // Connections whose result is in the stop summary's group `g`.
+    std::uint64_t count(SummaryGroup g) const;
 };
 
 }  // namespace snibind::stats

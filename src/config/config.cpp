@@ -15,6 +15,7 @@
 #include "http/backend_url.h"
 #include "netsh/netsh_fields.h"
 #include "text/ascii.h"
+#include "text/duration.h"
 #include "text/quote.h"
 #include "tls/host_name.h"
 
@@ -60,7 +61,8 @@ constexpr std::string_view kListenKeys[]{"address", "accept_proxy"};
 constexpr std::string_view kCcsKeys[]{"folder", "password", "password_env"};
 constexpr std::string_view kLimitsKeys[]{
     "hello_timeout", "max_hello_bytes", "idle_timeout",          "max_connections",
-    "drain_timeout", "admin_timeout",   "admin_max_connections", "backend_timeout"};
+    "drain_timeout", "admin_timeout",   "admin_max_connections", "backend_timeout",
+    "handshake_timeout", "connect_timeout"};
 constexpr std::string_view kSiteKeys[]{"name", "bindings", "backend", "path"};
 constexpr std::string_view kRecordKeys[]{"certificate", "certhash",       "action",
                                          "backend",     "proxy_protocol", "appid"};
@@ -198,27 +200,19 @@ bool parse_bool(const YAML::Node& node, std::string_view path) {
     fail(node, std::string(path) + ": " + in_quotes(node.Scalar()) + " is not true or false");
 }
 
+// text/duration.h's grammar (the load generator's too), in whole milliseconds, at most a year.
 std::chrono::milliseconds parse_duration(const YAML::Node& node, std::string_view path) {
     std::string text = scalar(node, path);
-    std::string_view digits = text;
-    std::uint64_t scale = 1000;  // a bare number is seconds
-    for (auto [suffix, ms] : std::array<std::pair<std::string_view, std::uint64_t>, 4>{
-             {{"ms", 1}, {"s", 1000}, {"m", 60'000}, {"h", 3'600'000}}}) {
-        if (digits.ends_with(suffix)) {
-            digits.remove_suffix(suffix.size());
-            scale = ms;
-            break;
-        }
-    }
-    std::uint64_t count = 0;
-    auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), count);
-    constexpr std::uint64_t kMaxMilliseconds = 365ull * 24 * 3'600'000;  // a year is plenty
-    if (digits.empty() || ec != std::errc{} || end != digits.data() + digits.size() ||
-        count > kMaxMilliseconds / scale) {
+    auto parsed = snibind::parse_duration(text);
+    constexpr auto kMax = std::chrono::hours(365 * 24);  // a year is plenty
+    if (!parsed || *parsed > kMax) {
         fail(node, std::string(path) + ": " + in_quotes(text) +
-                       " is not a duration (5s, 500ms, 2m, or a number of seconds)");
+                       " is not a duration (5s, 500ms, 1.5s, 2m, or a number of seconds)");
     }
-    return std::chrono::milliseconds(count * scale);
+    auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(*parsed);
+    if (ms != *parsed)
+        fail(node, std::string(path) + ": " + in_quotes(text) + " is finer than a millisecond");
+    return ms;
 }
 
 std::size_t parse_count(const YAML::Node& node, std::string_view path, std::size_t min,
@@ -474,6 +468,9 @@ class Parser {
             if (out.count() == 0) fail(*value, fields.path(key) + ": must be more than 0");
         };
         positive("hello_timeout", limits.hello_timeout);
+        limits.handshake_timeout = limits.connect_timeout = limits.hello_timeout;
+        positive("handshake_timeout", limits.handshake_timeout);
+        positive("connect_timeout", limits.connect_timeout);
         positive("idle_timeout", limits.idle_timeout);
         positive("backend_timeout", limits.backend_timeout);
         positive("admin_timeout", limits.admin_timeout);

@@ -50,6 +50,11 @@ struct RecordEntry {
 
 struct Limits {
     std::chrono::milliseconds hello_timeout{5000};
+    // Terminate: the TLS handshake after the hello (result=handshake_timeout). Forward: the
+    // connection to the record's backend (result=backend_timeout). Each defaults to
+    // hello_timeout, which bounded both before they could be set apart.
+    std::chrono::milliseconds handshake_timeout{5000};
+    std::chrono::milliseconds connect_timeout{5000};
     std::size_t max_hello_bytes = 16384;
     std::chrono::milliseconds idle_timeout{60000};
     // After termination: how long a site's backend may take to accept the connection, take the

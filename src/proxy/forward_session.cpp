@@ -81,7 +81,7 @@ void ForwardSession::start() {
         return;
     }
     // Connecting shares the hello deadline: a dead backend must not hold the client forever.
-    timer_.expires_after(runtime_->config().limits.hello_timeout);
+    timer_.expires_after(runtime_->config().limits.connect_timeout);
     timer_.async_wait([self = shared_from_this()](const error_code& ec) {
         if (ec || self->connected_) return;
         self->finish(ConnectionResult::backend_timeout, "no connection to the backend in time");

@@ -74,7 +74,7 @@ void TlsSession::start() {
     SSL_clear_mode(ssl, SSL_MODE_RELEASE_BUFFERS);
 
     last_activity_ = handshake_started_ = std::chrono::steady_clock::now();
-    timer_.expires_after(runtime_->config().limits.hello_timeout);
+    timer_.expires_after(runtime_->config().limits.handshake_timeout);
     timer_.async_wait([self = shared_from_this()](const error_code& ec) {
         if (ec) return;
         self->shut_down(ConnectionResult::handshake_timeout, "the TLS handshake did not finish in time");

@@ -39,4 +39,12 @@ constexpr std::string_view trim_blanks(std::string_view s) {
     return s;
 }
 
+// Without leading and trailing blanks and line ends (a line of a file, a command-line value).
+constexpr std::string_view trim_whitespace(std::string_view s) {
+    const auto space = [](char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; };
+    while (!s.empty() && space(s.front())) s.remove_prefix(1);
+    while (!s.empty() && space(s.back())) s.remove_suffix(1);
+    return s;
+}
+
 }  // namespace snibind

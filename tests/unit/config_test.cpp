@@ -241,6 +241,29 @@ TEST(ConfigGood, Durations) {
               std::chrono::milliseconds(0));
 }
 
+// One grammar with the load generator (text/duration.h): decimals and sub-second units too.
+TEST(ConfigGood, DurationsShareTheLoadGeneratorsGrammar) {
+    Config c = parse_ok(minimal("limits: { hello_timeout: 1.5s, idle_timeout: 250000us }\n"));
+    EXPECT_EQ(c.limits.hello_timeout, std::chrono::milliseconds(1500));
+    EXPECT_EQ(c.limits.idle_timeout, std::chrono::milliseconds(250));
+}
+
+// The TLS handshake (terminate) and the backend connect (forward) each have their own limit;
+// unset, each is hello_timeout, which bounded both before (issue 11).
+TEST(ConfigGood, HandshakeAndConnectTimeoutsDefaultToHelloTimeout) {
+    Config defaults = parse_ok(minimal());
+    EXPECT_EQ(defaults.limits.handshake_timeout, std::chrono::seconds(5));
+    EXPECT_EQ(defaults.limits.connect_timeout, std::chrono::seconds(5));
+    Config follows = parse_ok(minimal("limits: { hello_timeout: 2s }\n"));
+    EXPECT_EQ(follows.limits.handshake_timeout, std::chrono::seconds(2));
+    EXPECT_EQ(follows.limits.connect_timeout, std::chrono::seconds(2));
+    Config own = parse_ok(minimal(
+        "limits: { hello_timeout: 2s, handshake_timeout: 300ms, connect_timeout: 7s }\n"));
+    EXPECT_EQ(own.limits.hello_timeout, std::chrono::seconds(2));
+    EXPECT_EQ(own.limits.handshake_timeout, std::chrono::milliseconds(300));
+    EXPECT_EQ(own.limits.connect_timeout, std::chrono::seconds(7));
+}
+
 TEST(ConfigGood, ListenMapFormAdminAndBackendSettings) {
     Config c = parse_ok(R"(listen:
   - "127.0.0.1:8443"
@@ -432,6 +455,10 @@ TEST(ConfigBad, LineAndReason) {
          "limits.idle_timeout: '-1s' is not a duration"},
         {"zero hello timeout", minimal("limits: { hello_timeout: 0 }\n"), 2,
          "limits.hello_timeout: must be more than 0"},
+        {"zero handshake timeout", minimal("limits: { handshake_timeout: 0s }\n"), 2,
+         "limits.handshake_timeout: must be more than 0"},
+        {"duration finer than a millisecond", minimal("limits: { connect_timeout: 1500us }\n"), 2,
+         "limits.connect_timeout: '1500us' is finer than a millisecond"},
         {"hello cap above 64 KiB", minimal("limits: { max_hello_bytes: 65537 }\n"), 2,
          "limits.max_hello_bytes: '65537' is not a number 512-65536"},
         {"max_connections not a number", minimal("limits: { max_connections: many }\n"), 2,

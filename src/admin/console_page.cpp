@@ -1,5 +1,9 @@
 #include "admin/console_page.h"
 
+#include <string_view>
+
+#include "bindings/selection.h"
+
 namespace snibind::admin {
 
 namespace {
@@ -53,11 +57,9 @@ constexpr const char* kPage = R"html(<!doctype html>
     <label>Destination <input type="text" name="dst" value="127.0.0.1:8443" required></label>
     <label>SNI <input type="text" name="sni" placeholder="(none)"></label>
     <label>Profile <select name="profile">
-      <option value="">(configured)</option><option>windows-2008r2</option><option>windows-2012</option>
-      <option>windows-2012r2</option><option>windows-2016</option><option>windows-2019</option>
-      <option>windows-2022</option></select></label>
+      <option value="">(configured)</option>@PROFILE_OPTIONS@</select></label>
     <label>Precedence <select name="precedence"><option value="">(configured)</option>
-      <option>sni-first</option><option>ip-first</option></select></label>
+      @PRECEDENCE_OPTIONS@</select></label>
     <button type="submit">Explain</button>
   </form>
   <p id="explain-outcome"></p>
@@ -165,10 +167,27 @@ setInterval(loadStats, 2000); setInterval(loadRecords, 5000);
 </html>
 )html";
 
+// The menus list the names the API accepts, from the core's one list of each setting.
+template <typename E, std::size_t N>
+std::string options(const SettingNames<E, N>& names) {
+    std::string out;
+    for (const auto& [value, name] : names.entries) out += "<option>" + std::string(name) + "</option>";
+    return out;
+}
+
+void replace(std::string& page, std::string_view placeholder, const std::string& text) {
+    page.replace(page.find(placeholder), placeholder.size(), text);
+}
+
 }  // namespace
 
 const std::string& console_page() {
-    static const std::string page(kPage);
+    static const std::string page = [] {
+        std::string p(kPage);
+        replace(p, "@PROFILE_OPTIONS@", options(kProfileNames));
+        replace(p, "@PRECEDENCE_OPTIONS@", options(kPrecedenceNames));
+        return p;
+    }();
     return page;
 }
 

@@ -3,6 +3,8 @@
 #include <optional>
 #include <string_view>
 
+#include "bindings/setting_names.h"
+
 namespace snibind {
 
 // Ordered oldest first: a feature "since P" exists in every profile >= P.
@@ -17,8 +19,19 @@ enum class Profile {
 
 inline constexpr Profile kDefaultProfile = Profile::windows_2022;
 
-std::string_view to_string(Profile p);  // "windows-2022"
-std::optional<Profile> parse_profile(std::string_view text);
+inline constexpr SettingNames<Profile, 6> kProfileNames{
+    "profile",
+    {{{Profile::windows_2008r2, "windows-2008r2"},
+      {Profile::windows_2012, "windows-2012"},
+      {Profile::windows_2012r2, "windows-2012r2"},
+      {Profile::windows_2016, "windows-2016"},
+      {Profile::windows_2019, "windows-2019"},
+      {Profile::windows_2022, "windows-2022"}}}};
+
+constexpr std::string_view to_string(Profile p) { return kProfileNames.name(p); }
+constexpr std::optional<Profile> parse_profile(std::string_view text) {
+    return kProfileNames.parse(text);
+}
 // "windows-2008r2, windows-2012, ..." for help texts and error messages.
 std::string_view profile_names();
 

@@ -4,30 +4,6 @@
 
 namespace snibind {
 
-std::string_view to_string(Precedence p) {
-    return p == Precedence::ip_first ? "ip-first" : "sni-first";
-}
-std::optional<Precedence> parse_precedence(std::string_view t) {
-    if (t == "sni-first") return Precedence::sni_first;
-    if (t == "ip-first") return Precedence::ip_first;
-    return std::nullopt;
-}
-std::optional<TrailingDot> parse_trailing_dot(std::string_view t) {
-    if (t == "strip") return TrailingDot::strip;
-    if (t == "reject") return TrailingDot::reject;
-    return std::nullopt;
-}
-std::optional<UnusableKey> parse_unusable_key(std::string_view t) {
-    if (t == "fail") return UnusableKey::fail;
-    if (t == "next") return UnusableKey::next;
-    return std::nullopt;
-}
-std::optional<OnReject> parse_on_reject(std::string_view t) {
-    if (t == "reset") return OnReject::reset;
-    if (t == "alert") return OnReject::alert;
-    return std::nullopt;
-}
-
 std::string_view to_string(Step s) {
     switch (s) {
         case Step::sni_exact:

@@ -10,6 +10,7 @@
 
 #include "bindings/binding_table.h"
 #include "bindings/profile.h"
+#include "bindings/setting_names.h"
 #include "tls/host_name.h"
 
 namespace snibind {
@@ -17,6 +18,15 @@ namespace snibind {
 enum class Precedence { sni_first, ip_first };  // L1, L2
 enum class UnusableKey { fail, next };          // L9
 enum class OnReject { reset, alert };           // L8
+
+inline constexpr SettingNames<Precedence, 2> kPrecedenceNames{
+    "precedence", {{{Precedence::sni_first, "sni-first"}, {Precedence::ip_first, "ip-first"}}}};
+inline constexpr SettingNames<TrailingDot, 2> kTrailingDotNames{
+    "trailing_dot", {{{TrailingDot::strip, "strip"}, {TrailingDot::reject, "reject"}}}};
+inline constexpr SettingNames<UnusableKey, 2> kUnusableKeyNames{
+    "unusable_key", {{{UnusableKey::fail, "fail"}, {UnusableKey::next, "next"}}}};
+inline constexpr SettingNames<OnReject, 2> kOnRejectNames{
+    "on_reject", {{{OnReject::reset, "reset"}, {OnReject::alert, "alert"}}}};
 
 struct SelectionSettings {
     Profile profile = kDefaultProfile;
@@ -26,11 +36,21 @@ struct SelectionSettings {
     OnReject on_reject = OnReject::reset;
 };
 
-std::string_view to_string(Precedence p);  // "sni-first", "ip-first"
-std::optional<Precedence> parse_precedence(std::string_view text);
-std::optional<TrailingDot> parse_trailing_dot(std::string_view text);  // "strip", "reject"
-std::optional<UnusableKey> parse_unusable_key(std::string_view text);  // "fail", "next"
-std::optional<OnReject> parse_on_reject(std::string_view text);        // "reset", "alert"
+constexpr std::string_view to_string(Precedence p) { return kPrecedenceNames.name(p); }
+constexpr std::string_view to_string(UnusableKey u) { return kUnusableKeyNames.name(u); }
+constexpr std::string_view to_string(OnReject o) { return kOnRejectNames.name(o); }
+constexpr std::optional<Precedence> parse_precedence(std::string_view text) {
+    return kPrecedenceNames.parse(text);
+}
+constexpr std::optional<TrailingDot> parse_trailing_dot(std::string_view text) {
+    return kTrailingDotNames.parse(text);
+}
+constexpr std::optional<UnusableKey> parse_unusable_key(std::string_view text) {
+    return kUnusableKeyNames.parse(text);
+}
+constexpr std::optional<OnReject> parse_on_reject(std::string_view text) {
+    return kOnRejectNames.parse(text);
+}
 
 // What selection needs to know about certificates, beyond the records.
 class CertificateSource {

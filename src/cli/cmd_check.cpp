@@ -3,6 +3,7 @@
 
 #include "check/check.h"
 #include "cli/commands.h"
+#include "cli/setting_options.h"
 #include "report/json_output.h"
 
 namespace snibind::cli {
@@ -18,7 +19,9 @@ void add_check_command(CLI::App& app, int& exit_code) {
         "its rule and a one-line fix. Exit status: 0 clean, 1 findings, 2 unusable input.\n"
         "Give the serve configuration, or the pieces with the options.");
     struct Options {
-        std::string config, store, iis, ccs, ccs_password, profile, precedence;
+        std::string config, store, iis, ccs, ccs_password;
+        std::optional<Profile> profile;          // else the config's
+        std::optional<Precedence> precedence;    // else the config's
         std::vector<std::string> certificates, listen;
         bool json = false;
     };
@@ -34,8 +37,10 @@ void add_check_command(CLI::App& app, int& exit_code) {
     cmd->add_option("--listen", opt->listen,
                     "addresses clients connect to (for '*' bindings; default: an unassigned one)")
         ->expected(1, -1);
-    cmd->add_option("--profile", opt->profile, "Windows profile (default windows-2022)");
-    cmd->add_option("--precedence", opt->precedence, "sni-first (default) or ip-first");
+    add_setting_option(cmd, "--profile", opt->profile, kProfileNames,
+                       "Windows profile (default: the config's, else windows-2022)");
+    add_setting_option(cmd, "--precedence", opt->precedence, kPrecedenceNames,
+                       "L1/L2 (default: the config's, else sni-first)");
     cmd->add_flag("--json", opt->json, "JSON: hosts [{site, binding, probes}], findings");
 
     cmd->callback([opt, &exit_code] {
@@ -64,16 +69,8 @@ void add_check_command(CLI::App& app, int& exit_code) {
                 config.listen.push_back({*e, false});
             }
         }
-        if (!opt->profile.empty()) {
-            auto p = parse_profile(opt->profile);
-            if (!p) return fail("unknown --profile '" + opt->profile + "'");
-            config.selection.profile = *p;
-        }
-        if (!opt->precedence.empty()) {
-            auto p = parse_precedence(opt->precedence);
-            if (!p) return fail("--precedence must be sni-first or ip-first");
-            config.selection.precedence = *p;
-        }
+        if (opt->profile) config.selection.profile = *opt->profile;
+        if (opt->precedence) config.selection.precedence = *opt->precedence;
         std::string error;
         auto runtime = model::load_model(config, error);
         if (!runtime) return fail(error);

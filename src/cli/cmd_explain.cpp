@@ -5,6 +5,7 @@
 
 #include "bindings/selection.h"
 #include "cli/commands.h"
+#include "cli/setting_options.h"
 #include "netsh/store_file.h"
 #include "report/json_output.h"
 #include "text/ascii.h"
@@ -42,7 +43,7 @@ void add_explain_command(CLI::App& app, int& exit_code) {
         "Without --sni the client sent no server_name.");
     struct Options {
         std::string store, dst, sni, ccs;
-        std::string profile = "windows-2022", precedence = "sni-first", trailing_dot = "strip";
+        SelectionSettings settings;
         bool json = false;
     };
     auto opt = std::make_shared<Options>();
@@ -53,13 +54,12 @@ void add_explain_command(CLI::App& app, int& exit_code) {
     auto* sni = cmd->add_option("--sni", opt->sni, "the server_name the client sent");
     cmd->add_option("--ccs", opt->ccs, "central certificate store folder of <host>.pfx files")
         ->check(CLI::ExistingDirectory);
-    cmd->add_option("--profile", opt->profile, "Windows profile (default windows-2022)")
-        ->check(CLI::IsMember({"windows-2008r2", "windows-2012", "windows-2012r2", "windows-2016",
-                               "windows-2019", "windows-2022"}));
-    cmd->add_option("--precedence", opt->precedence, "sni-first (default, L1) or ip-first (L2)")
-        ->check(CLI::IsMember({"sni-first", "ip-first"}));
-    cmd->add_option("--trailing-dot", opt->trailing_dot, "strip (default) or reject (L6)")
-        ->check(CLI::IsMember({"strip", "reject"}));
+    add_setting_option(cmd, "--profile", opt->settings.profile, kProfileNames,
+                       "Windows profile (default windows-2022)");
+    add_setting_option(cmd, "--precedence", opt->settings.precedence, kPrecedenceNames,
+                       "L1/L2 (default sni-first)");
+    add_setting_option(cmd, "--trailing-dot", opt->settings.trailing_dot, kTrailingDotNames,
+                       "L6 (default strip)");
     cmd->add_flag("--json", opt->json,
                   "JSON: outcome, record, certhash, ccs_file, step, trace [{step, key, result}]");
 
@@ -86,10 +86,7 @@ void add_explain_command(CLI::App& app, int& exit_code) {
             exit_code = 2;
             return;
         }
-        SelectionSettings settings;
-        settings.profile = *parse_profile(opt->profile);
-        settings.precedence = *parse_precedence(opt->precedence);
-        settings.trailing_dot = *parse_trailing_dot(opt->trailing_dot);
+        const SelectionSettings& settings = opt->settings;
 
         std::string host;
         Connection conn = connection_for(

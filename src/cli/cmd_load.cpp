@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.h"
+#include "cli/setting_options.h"
 #include "load/expectations.h"
 #include "load/hello_template.h"
 #include "load/load_options.h"
@@ -24,7 +25,7 @@ struct LoadArguments {
     std::string target, mode = "handshake", duration, rate, warmup, timeout = "10s", names_file,
                         zipf, no_sni, hello_template = "chromium", dst, path = "/", expect,
                         tls = "any";
-    std::string profile = "windows-2022", precedence = "sni-first";
+    SelectionSettings selection;  // --profile, --precedence
     std::vector<std::string> names;
     std::size_t concurrency = 1, split_records = 1, split_writes = 1, keepalive = 1;
     std::uint64_t connections = 0;  // 0: not given
@@ -126,8 +127,7 @@ std::optional<load::LoadOptions> to_options(const LoadArguments& a, std::string&
     o.resume = a.resume;
     o.path = a.path;
     o.expect_store = a.expect;
-    o.selection.profile = *parse_profile(a.profile);
-    o.selection.precedence = *parse_precedence(a.precedence);
+    o.selection = a.selection;
     if (a.server_pid > 0) o.server_pid = a.server_pid;
     o.hold = a.hold;
     if (o.hold && !o.duration) {
@@ -238,11 +238,10 @@ void add_load_command(CLI::App& app, int& exit_code) {
                     "a store ('netsh http show sslcert' text): count a certificate other than\n"
                     "the one its selection predicts as an error 'unexpected certificate'")
         ->check(CLI::ExistingFile);
-    cmd->add_option("--profile", a->profile, "--expect: Windows profile (default windows-2022)")
-        ->check(CLI::IsMember({"windows-2008r2", "windows-2012", "windows-2012r2", "windows-2016",
-                               "windows-2019", "windows-2022"}));
-    cmd->add_option("--precedence", a->precedence, "--expect: sni-first (default) or ip-first")
-        ->check(CLI::IsMember({"sni-first", "ip-first"}));
+    add_setting_option(cmd, "--profile", a->selection.profile, kProfileNames,
+                       "--expect: Windows profile (default windows-2022)");
+    add_setting_option(cmd, "--precedence", a->selection.precedence, kPrecedenceNames,
+                       "--expect: L1/L2 (default sni-first)");
     cmd->add_flag("--hold", a->hold,
                   "keep each connection open and idle once its hello is sent (hello mode) or\n"
                   "its handshake and requests are done, until --duration ends");

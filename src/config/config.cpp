@@ -409,26 +409,23 @@ class Parser {
         return folder_ / text;
     }
 
+    // Each setting by its one list of names (bindings/setting_names.h).
+    template <typename E, std::size_t N>
+    static void parse_named(const Fields& top, const SettingNames<E, N>& names, E& out,
+                            const std::string& choices) {
+        if (auto node = top.get(names.setting))
+            out = parse_setting(
+                *node, names.setting, [&](std::string_view t) { return names.parse(t); },
+                choices);
+    }
+
     static void parse_selection(const Fields& top, SelectionSettings& s) {
-        if (auto node = top.get("profile")) {
-            s.profile = parse_setting(*node, "profile", parse_profile,
-                                      "a profile (" + std::string(profile_names()) + ")");
-        }
-        if (auto node = top.get("precedence")) {
-            s.precedence =
-                parse_setting(*node, "precedence", parse_precedence, "sni-first or ip-first");
-        }
-        if (auto node = top.get("trailing_dot")) {
-            s.trailing_dot =
-                parse_setting(*node, "trailing_dot", parse_trailing_dot, "strip or reject");
-        }
-        if (auto node = top.get("unusable_key")) {
-            s.unusable_key =
-                parse_setting(*node, "unusable_key", parse_unusable_key, "fail or next");
-        }
-        if (auto node = top.get("on_reject")) {
-            s.on_reject = parse_setting(*node, "on_reject", parse_on_reject, "reset or alert");
-        }
+        parse_named(top, kProfileNames, s.profile,
+                    "a profile (" + std::string(profile_names()) + ")");
+        parse_named(top, kPrecedenceNames, s.precedence, kPrecedenceNames.list());
+        parse_named(top, kTrailingDotNames, s.trailing_dot, kTrailingDotNames.list());
+        parse_named(top, kUnusableKeyNames, s.unusable_key, kUnusableKeyNames.list());
+        parse_named(top, kOnRejectNames, s.on_reject, kOnRejectNames.list());
     }
 
     static void parse_listen(const Fields& top, std::vector<Listener>& listeners) {

@@ -202,8 +202,9 @@ std::string explain(const AdminRequest& request, const model::Model& rt) {
     Connection conn =
         connection_for(*dst, sni_sent ? std::optional<std::string_view>(sni) : std::nullopt,
                        settings.trailing_dot, host);
-    Decision d = select_certificate(rt.table.read(), conn, settings, &rt.certificates);
-    json j = report::decision_json(d, settings);
+    auto table = rt.table.read();
+    Decision d = select_certificate(table, conn, settings, &rt.certificates);
+    json j = report::decision_json(d, settings, chosen_record(table, d));
     // As the lab responder and `snibind hello` show an SNI: every byte visible, valid UTF-8.
     j["sni"] = sni_sent ? json(report::printable(sni)) : json(nullptr);
     j["text"] = report::decision_text(d, settings, sni_sent, sni);

@@ -154,6 +154,12 @@ std::string RecordKey::display() const {
     return std::string(netsh_label()) + " " + netsh_value();
 }
 
+std::string Record::display_as_stored() const {
+    if (host_as_written.empty() || key.family != Family::host) return key.display();
+    return std::string(key.netsh_label()) + " " + host_as_written.str() + ":" +
+           std::to_string(key.port);
+}
+
 std::string RecordKey::netsh_argument() const {
     return std::string(netsh_parameter(family)) + "=" + netsh_value();
 }

@@ -244,6 +244,9 @@ struct Record {
     CompactText host_as_written;
 
     bool has(RecordFlag f) const { return (flags & f) != 0; }
+    // key.display() with the host as the store holds it ("Hostname:port bücher.example:443"),
+    // which is how netsh shows the record; the key itself is the lookup form (A-labels).
+    std::string display_as_stored() const;
     void set(RecordFlag f, bool on) { flags = on ? (flags | f) : (flags & ~f); }
 
     friend bool operator==(const Record&, const Record&) = default;

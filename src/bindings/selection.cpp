@@ -123,10 +123,19 @@ RecordKey Decision::key(Step s) const {
     return {};
 }
 
+CcsFileName::CcsFileName(std::string_view host, bool wildcard) {
+    std::string_view stem = wildcard ? parent_of(host) : host;
+    if (stem.empty() || stem.size() > 253) return;  // a host name is at most 253 bytes
+    auto end = name_.begin();
+    if (wildcard) end = std::copy_n("_.", 2, end);
+    end = std::copy(stem.begin(), stem.end(), end);
+    end = std::copy_n(".pfx", 4, end);
+    size_ = static_cast<std::size_t>(end - name_.begin());
+}
+
 std::string Decision::ccs_file() const {
     if (!step || (*step != Step::ccs && *step != Step::scoped_ccs)) return {};
-    if (ccs_wildcard_file) return "_." + std::string(parent_of(host())) + ".pfx";
-    return std::string(host()) + ".pfx";
+    return CcsFileName(host(), ccs_wildcard_file).str();
 }
 
 std::string Decision::describe(const TraceStep& t) const {
@@ -154,9 +163,9 @@ std::string Decision::describe(const TraceStep& t) const {
         case Reason::not_ipv6:
             return "the destination is IPv4; [::] covers IPv6 only (S3)";
         case Reason::ccs_file_missing: {
-            std::string parent(parent_of(host()));
-            return "record found, but neither " + std::string(host()) + ".pfx" +
-                   (parent.empty() ? "" : " nor _." + parent + ".pfx") +
+            CcsFileName wildcard(host(), true);
+            return "record found, but neither " + CcsFileName(host(), false).str() +
+                   (wildcard.empty() ? "" : " nor " + wildcard.str()) +
                    " is in the CCS folder; going on";
         }
         case Reason::key_unusable:
@@ -204,17 +213,9 @@ Decision select_certificate(const BindingTable::Reader& table, const Connection&
                                         : table.lookup({Family::scoped_ccs, conn.port, {}, host});
                 if (!record) break;
                 // The certificate is S.pfx, else _.parent.pfx; neither means go on (L1 step 3).
-                std::array<char, 270> name;
-                auto file = [&](std::string_view prefix, std::string_view stem) {
-                    auto end = std::copy(prefix.begin(), prefix.end(), name.begin());
-                    end = std::copy(stem.begin(), stem.end(), end);
-                    end = std::copy_n(".pfx", 4, end);
-                    return std::string_view(name.data(),
-                                            static_cast<std::size_t>(end - name.begin()));
-                };
-                if (certs.has_ccs_file(file("", host))) break;
-                auto parent = parent_of(host);
-                if (!parent.empty() && certs.has_ccs_file(file("_.", parent))) {
+                if (certs.has_ccs_file(CcsFileName(host, false).view())) break;
+                if (CcsFileName parent(host, true);
+                    !parent.empty() && certs.has_ccs_file(parent.view())) {
                     wildcard_file = true;
                     break;
                 }
@@ -270,6 +271,10 @@ Connection connection_for(const Endpoint& dst, std::optional<std::string_view> s
         conn.host = host;
     }
     return conn;
+}
+
+const Record* chosen_record(const BindingTable::Reader& table, const Decision& d) {
+    return d.step ? table.find(key_view(d.key(*d.step))) : nullptr;
 }
 
 }  // namespace snibind

@@ -52,6 +52,21 @@ constexpr std::optional<OnReject> parse_on_reject(std::string_view text) {
     return kOnRejectNames.parse(text);
 }
 
+// The one spelling of a CCS file name (L1 step 3): "<host>.pfx", or for the wildcard file
+// "_.<parent>.pfx". Built in place (selection asks it per connection, without allocating).
+class CcsFileName {
+  public:
+    // wildcard: "_." + the host's parent; empty() when the host has no parent.
+    CcsFileName(std::string_view host, bool wildcard);
+    std::string_view view() const { return {name_.data(), size_}; }
+    std::string str() const { return std::string(view()); }
+    bool empty() const { return size_ == 0; }
+
+  private:
+    std::array<char, 8 + 256> name_{};
+    std::size_t size_ = 0;
+};
+
 // What selection needs to know about certificates, beyond the records.
 class CertificateSource {
   public:
@@ -153,6 +168,10 @@ class Decision {
 Decision select_certificate(const BindingTable::Reader& table, const Connection& conn,
                             const SelectionSettings& settings,
                             const CertificateSource* certificates = nullptr);
+
+// The record a decision chose, read from the table it was made on; nullptr when no step decided.
+// Valid while `table` is.
+const Record* chosen_record(const BindingTable::Reader& table, const Decision& d);
 
 // The connection of a client that sent `sni` (nullopt: no server_name at all) to `dst`, the SNI
 // normalised by L6 into `host`, which the Connection points into. For `explain` and the console.

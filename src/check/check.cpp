@@ -146,11 +146,13 @@ class Checker {
             for (std::size_t i = 0; i < d.trace_size; ++i) {
                 if (d.trace[i].reason != Reason::ccs_file_missing) continue;
                 add(Severity::error, "ccs_file_missing", "L1 step 3", subject,
-                    fmt::format("{} exists but the CCS folder has neither {}.pfx nor a "
+                    fmt::format("{} exists but the CCS folder has neither {} nor a "
                                 "_.parent.pfx for it: {} falls through to {}",
-                                d.key(d.trace[i].step).display(), b.host, b.host,
+                                d.key(d.trace[i].step).display(),
+                                CcsFileName(b.host, false).view(), b.host,
                                 d.step ? d.key(*d.step).display() : std::string("no record")),
-                    fmt::format("copy the certificate as '{}.pfx' into the CCS folder {}", b.host,
+                    fmt::format("copy the certificate as '{}' into the CCS folder {}",
+                                CcsFileName(b.host, false).view(),
                                 rt_.config.ccs_folder ? rt_.config.ccs_folder->string()
                                                       : std::string("(ccs: folder)")));
             }

@@ -567,7 +567,11 @@ std::string TlsSession::lab_response_body(bool json) {
     j["request"] = {{"method", head.method},
                     {"target", report::printable(head.target)},
                     {"host", report::printable(head.header("host"))}};
-    j["decision"] = report::decision_json(decision_, runtime_->config().selection);
+    {
+        auto table = runtime_->model->table.read();  // the record as stored, like explain
+        j["decision"] = report::decision_json(decision_, runtime_->config().selection,
+                                              chosen_record(table, decision_));
+    }
     if (json) return report::json_text(j) + "\n";
     std::string text = fmt::format(
         "snibind lab responder\n\nrequest:     {} {} (Host: {})\nclient:      {}\n"

@@ -125,10 +125,14 @@ std::string hello_text(const ClientHelloReader& reader, std::size_t input_bytes)
     return out;
 }
 
-nlohmann::json decision_json(const Decision& d, const SelectionSettings& settings) {
+nlohmann::json decision_json(const Decision& d, const SelectionSettings& settings,
+                             const Record* record) {
     nlohmann::json j;
     j["outcome"] = std::string(to_string(d.outcome));
-    j["record"] = d.step ? nlohmann::json(d.key(*d.step).display()) : nlohmann::json(nullptr);
+    if (record)
+        j["record"] = record->display_as_stored();
+    else
+        j["record"] = d.step ? nlohmann::json(d.key(*d.step).display()) : nlohmann::json(nullptr);
     j["certhash"] = d.certhash ? nlohmann::json(d.certhash->hex()) : nlohmann::json(nullptr);
     auto ccs = d.ccs_file();
     j["ccs_file"] = ccs.empty() ? nlohmann::json(nullptr) : nlohmann::json(ccs);

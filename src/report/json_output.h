@@ -26,8 +26,10 @@ std::string printable(std::string_view bytes);
 nlohmann::json hello_json(const ClientHelloReader& reader, std::size_t input_bytes);
 std::string hello_text(const ClientHelloReader& reader, std::size_t input_bytes);
 
-// The fields of `snibind explain --json`.
-nlohmann::json decision_json(const Decision& d, const SelectionSettings& settings);
+// The fields of `snibind explain --json`. `record` (chosen_record()) names the record as the
+// store holds it (a U-label host as written); without it, by the key the step looked up.
+nlohmann::json decision_json(const Decision& d, const SelectionSettings& settings,
+                             const Record* record = nullptr);
 std::string decision_text(const Decision& d, const SelectionSettings& settings, bool sni_sent,
                           std::string_view sni);
 

@@ -114,11 +114,27 @@ TEST_F(Cli, ExplainOnARealNetshDump) {
     // s2.txt: the SNI record of an IIS 8 server; on windows-2008r2 there is no SNI.
     j = json("explain --json --store " + kData +
              "/netsh/s2.txt --dst 10.0.0.5:443 --sni sni.iis8.com");
-    EXPECT_EQ(j["record"], "Hostname:port sni.iis8.com:443");
+    // The record as the store holds it, as netsh shows it (issue 11); the lookup is lower case.
+    EXPECT_EQ(j["record"], "Hostname:port SNI.IIS8.com:443");
     j = json("explain --json --profile windows-2008r2 --store " + kData +
              "/netsh/s2.txt --dst 10.0.0.5:443 --sni sni.iis8.com");
     EXPECT_EQ(j["outcome"], "no_match");
     EXPECT_TRUE(j["record"].is_null());
+}
+
+// Issue 11: a record keyed with a U-label host is reported as stored; the lookup (and the
+// trace's keys) use the A-label, as HTTP.sys compares them.
+TEST_F(Cli, ExplainReportsAnIdnRecordAsStored) {
+    std::ofstream(dir / "idn.txt")
+        << "Hostname:port                : b\xc3\xbc" "cher.example:443\n"
+           "Certificate Hash             : 1111111111111111111111111111111111111111\n"
+           "Application ID               : {4dc3e181-e14b-4a21-b022-59fc669b0914}\n"
+           "Certificate Store Name       : My\n";
+    auto j = json("explain --json --store " + (dir / "idn.txt").string() +
+                  " --dst 10.0.0.5:443 --sni xn--bcher-kva.example");  // what clients send
+    EXPECT_EQ(j["outcome"], "selected");
+    EXPECT_EQ(j["record"], "Hostname:port b\xc3\xbc" "cher.example:443");
+    EXPECT_EQ(j["trace"][0]["key"], "Hostname:port xn--bcher-kva.example:443");
 }
 
 TEST_F(Cli, ExplainCcsFromAFolder) {

@@ -502,6 +502,36 @@ TEST_F(ServeSelection, UnusableKeyNextServesTheNextRecord_L9) {
     EXPECT_EQ(field(*line, "action"), "terminate");
 }
 
+// Issue 11: `snibind explain --config` reads the configuration as serve loads it (one model,
+// one CertificateSource), so under either unusable_key it names the step serve took.
+TEST_F(ServeSelection, ExplainConfigAgreesWithServeUnderUnusableKey_L9) {
+    for (const std::string mode : {"fail", "next"}) {
+        SCOPED_TRACE(mode);
+        auto& server = serve(listen({"127.0.0.1"}) + "unusable_key: " + mode + "\nrecords:\n" +
+                             record("hostnameport=bad.test", certs().bad_key) +
+                             record("ipport=0.0.0.0", certs().fallback));
+        s_client(at("127.0.0.1"), "bad.test");
+        auto explained = snibind_command("explain --json --config " +
+                                         (dir_.path() / "config.yaml").string() + " --dst " +
+                                         at("127.0.0.1") + " --sni bad.test");
+        ASSERT_EQ(explained.status, 0) << explained.err;
+        auto j = nlohmann::json::parse(explained.out);
+
+        auto log = stop_and_read_log();
+        auto line = log_line(log, at("127.0.0.1"), "bad.test");
+        ASSERT_TRUE(line) << server.access_log();
+        EXPECT_EQ(j["step"], field(*line, "step"));
+        if (mode == "fail") {
+            EXPECT_EQ(j["outcome"], "failed");
+            EXPECT_EQ(field(*line, "result"), "unusable_key");
+        } else {
+            EXPECT_EQ(j["outcome"], "selected");
+            EXPECT_EQ(j["certhash"], certs().fallback.thumbprint.hex());
+        }
+        serve_.reset();
+    }
+}
+
 // L7: disablelegacytls on a record bounds the versions after selection: TLS 1.1 fails, TLS 1.2
 // works; a record without the flag still takes TLS 1.1, so the refusal is the flag's doing.
 TEST_F(ServeSelection, DisableLegacyTlsRefusesTls11_L7) {

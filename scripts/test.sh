@@ -17,6 +17,18 @@ jobs=$(nproc)
 # reader's design rules) must be written down in src/bindings/README.md or src/tls/README.md.
 bash scripts/check-rule-ids.sh
 
+# The layers of src/ (src/CMakeLists.txt): no cycle between folders. Its self-test: the same tree
+# with bindings/ including proxy/ must fail, naming the cycle.
+python3 scripts/check-layers.py
+layers_probe=$(mktemp -d)
+cp -r src "$layers_probe/src"
+echo '#include "proxy/runtime.h"' >>"$layers_probe/src/bindings/record.h"
+if python3 scripts/check-layers.py "$layers_probe" 2>"$layers_probe/err"; then
+  echo "check-layers.py missed bindings -> proxy -> ... -> bindings" >&2; exit 1
+fi
+grep -q "cycle: bindings -> " "$layers_probe/err" || { cat "$layers_probe/err" >&2; exit 1; }
+rm -rf "$layers_probe"
+
 echo "== release build: snibind and the benchmarks"
 scripts/build.sh release snibind reader_bench selection_bench tls_bakeoff_openssl
 # Every header and library that build used must come from a package `deps.sh build` names or

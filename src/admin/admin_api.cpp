@@ -183,17 +183,17 @@ std::string explain(const AdminRequest& request, const model::Model& rt) {
     if (auto p = query_param(request.target, "profile"); !p.empty()) {
         auto profile = parse_profile(p);
         if (!profile)
-            return error_json(400, "Bad Request",
-                              "unknown profile '" + p + "' (one of: " + kProfileNames.list(", ") +
-                                  ")");
+            return error_json(
+                400, "Bad Request",
+                "unknown profile '" + p + "' (one of: " + kProfileNames.list(", ") + ")");
         settings.profile = *profile;
     }
     if (auto p = query_param(request.target, "precedence"); !p.empty()) {
         auto precedence = parse_precedence(p);
         if (!precedence)
-            return error_json(400, "Bad Request",
-                              "unknown precedence '" + p +
-                                  "' (one of: " + kPrecedenceNames.list(", ") + ")");
+            return error_json(
+                400, "Bad Request",
+                "unknown precedence '" + p + "' (one of: " + kPrecedenceNames.list(", ") + ")");
         settings.precedence = *precedence;
     }
     std::string sni = query_param(request.target, "sni");

@@ -171,7 +171,8 @@ setInterval(loadStats, 2000); setInterval(loadRecords, 5000);
 template <typename E, std::size_t N>
 std::string options(const SettingNames<E, N>& names) {
     std::string out;
-    for (const auto& [value, name] : names.entries) out += "<option>" + std::string(name) + "</option>";
+    for (const auto& [value, name] : names.entries)
+        out += "<option>" + std::string(name) + "</option>";
     return out;
 }
 

@@ -28,7 +28,9 @@ inline constexpr SettingNames<Profile, 6> kProfileNames{
       {Profile::windows_2019, "windows-2019"},
       {Profile::windows_2022, "windows-2022"}}}};
 
-constexpr std::string_view to_string(Profile p) { return kProfileNames.name(p); }
+constexpr std::string_view to_string(Profile p) {
+    return kProfileNames.name(p);
+}
 constexpr std::optional<Profile> parse_profile(std::string_view text) {
     return kProfileNames.parse(text);
 }

@@ -36,9 +36,15 @@ struct SelectionSettings {
     OnReject on_reject = OnReject::reset;
 };
 
-constexpr std::string_view to_string(Precedence p) { return kPrecedenceNames.name(p); }
-constexpr std::string_view to_string(UnusableKey u) { return kUnusableKeyNames.name(u); }
-constexpr std::string_view to_string(OnReject o) { return kOnRejectNames.name(o); }
+constexpr std::string_view to_string(Precedence p) {
+    return kPrecedenceNames.name(p);
+}
+constexpr std::string_view to_string(UnusableKey u) {
+    return kUnusableKeyNames.name(u);
+}
+constexpr std::string_view to_string(OnReject o) {
+    return kOnRejectNames.name(o);
+}
 constexpr std::optional<Precedence> parse_precedence(std::string_view text) {
     return kPrecedenceNames.parse(text);
 }

@@ -148,8 +148,8 @@ class Checker {
                 add(Severity::error, "ccs_file_missing", "L1 step 3", subject,
                     fmt::format("{} exists but the CCS folder has neither {} nor a "
                                 "_.parent.pfx for it: {} falls through to {}",
-                                d.key(d.trace[i].step).display(),
-                                CcsFileName(b.host, false).view(), b.host,
+                                d.key(d.trace[i].step).display(), CcsFileName(b.host, false).view(),
+                                b.host,
                                 d.step ? d.key(*d.step).display() : std::string("no record")),
                     fmt::format("copy the certificate as '{}' into the CCS folder {}",
                                 CcsFileName(b.host, false).view(),

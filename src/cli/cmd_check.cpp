@@ -20,8 +20,8 @@ void add_check_command(CLI::App& app, int& exit_code) {
         "Give the serve configuration, or the pieces with the options.");
     struct Options {
         std::string config, store, iis, ccs, ccs_password;
-        std::optional<Profile> profile;          // else the config's
-        std::optional<Precedence> precedence;    // else the config's
+        std::optional<Profile> profile;        // else the config's
+        std::optional<Precedence> precedence;  // else the config's
         std::vector<std::string> certificates, listen;
         bool json = false;
     };

@@ -60,8 +60,8 @@ constexpr std::string_view kTopLevelKeys[]{
 constexpr std::string_view kListenKeys[]{"address", "accept_proxy"};
 constexpr std::string_view kCcsKeys[]{"folder", "password", "password_env"};
 constexpr std::string_view kLimitsKeys[]{
-    "hello_timeout", "max_hello_bytes", "idle_timeout",          "max_connections",
-    "drain_timeout", "admin_timeout",   "admin_max_connections", "backend_timeout",
+    "hello_timeout",     "max_hello_bytes", "idle_timeout",          "max_connections",
+    "drain_timeout",     "admin_timeout",   "admin_max_connections", "backend_timeout",
     "handshake_timeout", "connect_timeout"};
 constexpr std::string_view kSiteKeys[]{"name", "bindings", "backend", "path"};
 constexpr std::string_view kRecordKeys[]{"certificate", "certhash",       "action",
@@ -415,8 +415,7 @@ class Parser {
                             const std::string& choices) {
         if (auto node = top.get(names.setting))
             out = parse_setting(
-                *node, names.setting, [&](std::string_view t) { return names.parse(t); },
-                choices);
+                *node, names.setting, [&](std::string_view t) { return names.parse(t); }, choices);
     }
 
     static void parse_selection(const Fields& top, SelectionSettings& s) {

@@ -28,14 +28,14 @@ struct ConnectionLog {
     std::string sni;  // the bytes as sent (the log escapes them); empty when none
     bool sni_sent = false;
     // Names from fixed sets (static strings: to_string(Step), literals), so a view costs nothing.
-    std::string_view step;                      // "sni_exact", ...; empty: no step decided
-    std::string record;                         // "Hostname:port sitev2.mysite.com:8443" or "-"
-    ConnectionAction action = ConnectionAction::none;  // what the decision did
-    std::string backend;                        // "127.0.0.1:9001" or "-"
-    std::uint64_t bytes_in = 0, bytes_out = 0;  // from the client, to the client
-    std::uint64_t requests = 0;                 // terminate: HTTP requests served
+    std::string_view step;  // "sni_exact", ...; empty: no step decided
+    std::string record;     // "Hostname:port sitev2.mysite.com:8443" or "-"
+    ConnectionAction action = ConnectionAction::none;    // what the decision did
+    std::string backend;                                 // "127.0.0.1:9001" or "-"
+    std::uint64_t bytes_in = 0, bytes_out = 0;           // from the client, to the client
+    std::uint64_t requests = 0;                          // terminate: HTTP requests served
     ConnectionResult result = ConnectionResult::closed;  // how it ended
-    std::string why;                            // a sentence when the result needs one
+    std::string why;                                     // a sentence when the result needs one
 };
 
 class AccessLog {

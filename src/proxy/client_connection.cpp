@@ -78,7 +78,8 @@ void ClientConnection::start() {
 void ClientConnection::read_more() {
     if (size_ == buffer_.size()) {
         if (buffer_.size() >= max_buffer_) {
-            drop(ConnectionResult::hello_too_large, fmt::format("no complete hello within {} bytes", size_), false);
+            drop(ConnectionResult::hello_too_large,
+                 fmt::format("no complete hello within {} bytes", size_), false);
             return;
         }
         buffer_.resize(std::min(buffer_.size() * 2, max_buffer_));

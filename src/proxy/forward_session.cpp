@@ -137,7 +137,8 @@ void ForwardSession::replay(std::size_t sent) {
     asio::async_write(backend_, rest,
                       [self = shared_from_this()](const error_code& ec, std::size_t) {
                           if (ec) {
-                              self->finish(ConnectionResult::backend_error, fmt::format("write: {}", ec.message()));
+                              self->finish(ConnectionResult::backend_error,
+                                           fmt::format("write: {}", ec.message()));
                               return;
                           }
                           self->start_relay();
@@ -200,7 +201,8 @@ void ForwardSession::read(Pipe& pipe) {
         [self = shared_from_this(), &pipe, full](const error_code& ec, std::size_t n) {
             *pipe.counter += n;
             if (ec) {
-                if (ec != asio::error::operation_aborted) self->finish(ConnectionResult::write_error, ec.message());
+                if (ec != asio::error::operation_aborted)
+                    self->finish(ConnectionResult::write_error, ec.message());
                 return;
             }
             self->last_activity_ = std::chrono::steady_clock::now();
@@ -232,7 +234,8 @@ void ForwardSession::watch_idle() {
             self->watch_idle();
             return;
         }
-        self->finish(ConnectionResult::idle_timeout, fmt::format("no data either way for {} ms", idle.count()));
+        self->finish(ConnectionResult::idle_timeout,
+                     fmt::format("no data either way for {} ms", idle.count()));
     });
 }
 

@@ -77,7 +77,8 @@ void TlsSession::start() {
     timer_.expires_after(runtime_->config().limits.handshake_timeout);
     timer_.async_wait([self = shared_from_this()](const error_code& ec) {
         if (ec) return;
-        self->shut_down(ConnectionResult::handshake_timeout, "the TLS handshake did not finish in time");
+        self->shut_down(ConnectionResult::handshake_timeout,
+                        "the TLS handshake did not finish in time");
     });
     stream_.async_handshake(
         ssl::stream_base::server,
@@ -129,7 +130,8 @@ void TlsSession::read_request_bytes() {
                 if (self->phase_ == Phase::head && is_eof(ec))
                     self->shut_down(ConnectionResult::closed, {});
                 else if (ec != asio::error::operation_aborted)
-                    self->shut_down(is_eof(ec) ? ConnectionResult::client_closed : ConnectionResult::client_error,
+                    self->shut_down(is_eof(ec) ? ConnectionResult::client_closed
+                                               : ConnectionResult::client_error,
                                     is_eof(ec) ? "the client closed in the middle of a request"
                                                : tls_error_text(ec));
                 return;
@@ -152,17 +154,17 @@ void TlsSession::wait_request() {
     }
     TlsEngineBuffers::park(stream_);
     wait_for(Waiting::client_read);
-    stream_.next_layer().async_wait(asio::socket_base::wait_read,
-                                    [self = shared_from_this()](const error_code& ec) {
-                                        if (self->closing_) return;  // shut_down has the stream now
-                                        if (ec) {
-                                            if (ec != asio::error::operation_aborted)
-                                                self->shut_down(ConnectionResult::client_error, ec.message());
-                                            return;
-                                        }
-                                        TlsEngineBuffers::unpark(self->stream_);
-                                        self->read_request_bytes();
-                                    });
+    stream_.next_layer().async_wait(
+        asio::socket_base::wait_read, [self = shared_from_this()](const error_code& ec) {
+            if (self->closing_) return;  // shut_down has the stream now
+            if (ec) {
+                if (ec != asio::error::operation_aborted)
+                    self->shut_down(ConnectionResult::client_error, ec.message());
+                return;
+            }
+            TlsEngineBuffers::unpark(self->stream_);
+            self->read_request_bytes();
+        });
 }
 
 void TlsSession::parse_request() {
@@ -245,7 +247,9 @@ void TlsSession::on_request_head() {
             asio::async_write(self->stream_, asio::buffer(kContinue.data(), kContinue.size()),
                               [self](const error_code& ec, std::size_t n) {
                                   self->trace_.log.bytes_out += n;
-                                  if (ec) return self->shut_down(ConnectionResult::client_error, ec.message());
+                                  if (ec)
+                                      return self->shut_down(ConnectionResult::client_error,
+                                                             ec.message());
                                   self->last_activity_ = std::chrono::steady_clock::now();
                                   self->send_to_backend(0, false);
                               });
@@ -350,8 +354,8 @@ void TlsSession::on_response_data(std::size_t n) {
         offset += p.consumed;
         if (p.event == Event::error) {
             // Nothing of this read went out: 502 if it held the answer's first bytes.
-            give_up_backend(ConnectionResult::backend_error, fmt::format("bad response: {}", response_.error()),
-                            502, "Bad Gateway");
+            give_up_backend(ConnectionResult::backend_error,
+                            fmt::format("bad response: {}", response_.error()), 502, "Bad Gateway");
             return;
         }
         if (p.event == Event::message_complete) {
@@ -519,7 +523,8 @@ void TlsSession::on_timer() {
     switch (waiting_) {
         case Waiting::client_read:
         case Waiting::client_write:
-            shut_down(ConnectionResult::idle_timeout, fmt::format("no data either way for {} ms", ms));
+            shut_down(ConnectionResult::idle_timeout,
+                      fmt::format("no data either way for {} ms", ms));
             return;
         case Waiting::backend_connect:
             give_up_backend(ConnectionResult::backend_timeout,

@@ -52,8 +52,7 @@ inline constexpr std::array kResults{
     ResultInfo{ConnectionResult::client_closed, "client_closed", true, SummaryGroup::none},
     ResultInfo{ConnectionResult::client_error, "client_error", true, SummaryGroup::client_error},
     ResultInfo{ConnectionResult::client_reset, "client_reset", true, SummaryGroup::none},
-    ResultInfo{ConnectionResult::hello_timeout, "hello_timeout", true,
-               SummaryGroup::hello_timeout},
+    ResultInfo{ConnectionResult::hello_timeout, "hello_timeout", true, SummaryGroup::hello_timeout},
     ResultInfo{ConnectionResult::hello_too_large, "hello_too_large", true,
                SummaryGroup::hello_error},
     ResultInfo{ConnectionResult::bad_proxy_header, "bad_proxy_header", true,
@@ -67,8 +66,7 @@ inline constexpr std::array kResults{
     ResultInfo{ConnectionResult::unusable_key, "unusable_key", true, SummaryGroup::none},
     ResultInfo{ConnectionResult::version_refused, "version_refused", true, SummaryGroup::failed},
     ResultInfo{ConnectionResult::no_certificate, "no_certificate", true, SummaryGroup::failed},
-    ResultInfo{ConnectionResult::handshake_timeout, "handshake_timeout", true,
-               SummaryGroup::none},
+    ResultInfo{ConnectionResult::handshake_timeout, "handshake_timeout", true, SummaryGroup::none},
     ResultInfo{ConnectionResult::tls_error, "tls_error", true, SummaryGroup::none},
     ResultInfo{ConnectionResult::bad_request, "bad_request", true, SummaryGroup::none},
     ResultInfo{ConnectionResult::invalid_hostname, "invalid_hostname", true, SummaryGroup::none},
@@ -84,8 +82,12 @@ inline constexpr std::size_t kResultCount = kResults.size();
 constexpr const ResultInfo& info(ConnectionResult r) {
     return kResults[static_cast<std::size_t>(r)];
 }
-constexpr std::string_view to_string(ConnectionResult r) { return info(r).name; }
-constexpr bool is_error(ConnectionResult r) { return info(r).is_error; }
+constexpr std::string_view to_string(ConnectionResult r) {
+    return info(r).name;
+}
+constexpr bool is_error(ConnectionResult r) {
+    return info(r).is_error;
+}
 
 // The table is indexed by the enum: each row must sit at its own value.
 constexpr bool results_in_order() {

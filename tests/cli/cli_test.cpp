@@ -126,14 +126,17 @@ TEST_F(Cli, ExplainOnARealNetshDump) {
 // trace's keys) use the A-label, as HTTP.sys compares them.
 TEST_F(Cli, ExplainReportsAnIdnRecordAsStored) {
     std::ofstream(dir / "idn.txt")
-        << "Hostname:port                : b\xc3\xbc" "cher.example:443\n"
+        << "Hostname:port                : b\xc3\xbc"
+           "cher.example:443\n"
            "Certificate Hash             : 1111111111111111111111111111111111111111\n"
            "Application ID               : {4dc3e181-e14b-4a21-b022-59fc669b0914}\n"
            "Certificate Store Name       : My\n";
     auto j = json("explain --json --store " + (dir / "idn.txt").string() +
                   " --dst 10.0.0.5:443 --sni xn--bcher-kva.example");  // what clients send
     EXPECT_EQ(j["outcome"], "selected");
-    EXPECT_EQ(j["record"], "Hostname:port b\xc3\xbc" "cher.example:443");
+    EXPECT_EQ(j["record"],
+              "Hostname:port b\xc3\xbc"
+              "cher.example:443");
     EXPECT_EQ(j["trace"][0]["key"], "Hostname:port xn--bcher-kva.example:443");
 }
 

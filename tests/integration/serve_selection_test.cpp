@@ -511,9 +511,9 @@ TEST_F(ServeSelection, ExplainConfigAgreesWithServeUnderUnusableKey_L9) {
                              record("hostnameport=bad.test", certs().bad_key) +
                              record("ipport=0.0.0.0", certs().fallback));
         s_client(at("127.0.0.1"), "bad.test");
-        auto explained = snibind_command("explain --json --config " +
-                                         (dir_.path() / "config.yaml").string() + " --dst " +
-                                         at("127.0.0.1") + " --sni bad.test");
+        auto explained =
+            snibind_command("explain --json --config " + (dir_.path() / "config.yaml").string() +
+                            " --dst " + at("127.0.0.1") + " --sni bad.test");
         ASSERT_EQ(explained.status, 0) << explained.err;
         auto j = nlohmann::json::parse(explained.out);
 

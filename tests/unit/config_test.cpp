@@ -257,8 +257,8 @@ TEST(ConfigGood, HandshakeAndConnectTimeoutsDefaultToHelloTimeout) {
     Config follows = parse_ok(minimal("limits: { hello_timeout: 2s }\n"));
     EXPECT_EQ(follows.limits.handshake_timeout, std::chrono::seconds(2));
     EXPECT_EQ(follows.limits.connect_timeout, std::chrono::seconds(2));
-    Config own = parse_ok(minimal(
-        "limits: { hello_timeout: 2s, handshake_timeout: 300ms, connect_timeout: 7s }\n"));
+    Config own = parse_ok(
+        minimal("limits: { hello_timeout: 2s, handshake_timeout: 300ms, connect_timeout: 7s }\n"));
     EXPECT_EQ(own.limits.hello_timeout, std::chrono::seconds(2));
     EXPECT_EQ(own.limits.handshake_timeout, std::chrono::milliseconds(300));
     EXPECT_EQ(own.limits.connect_timeout, std::chrono::seconds(7));

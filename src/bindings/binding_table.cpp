@@ -53,9 +53,6 @@ struct RcuThread {
 
 constexpr unsigned kShardBits = 10;
 static_assert(BindingTable::kShards == std::size_t{1} << kShardBits);
-// Host names up to this length are compared inside the index entry; longer ones (rare) through
-// the Record.
-constexpr std::size_t kInlineKey = 80;
 
 // --- Hashing: wyhash's construction (64x64->128 multiply-fold), inlined because the generic
 // absl tuple hash was a third of a 10-record lookup.
@@ -120,15 +117,14 @@ KeyView key_view(const RecordKey& key) {
     return {key.family, key.port, key.addr, key.host};
 }
 
-// One slot of a shard index, two cache lines: a probe compares the signature and the inline key
-// (bytes 0-87), a hit returns `found` (88-127); lookup() fetches both lines at once.
-struct alignas(64) BindingTable::Entry {
+// One slot of a shard index: a quarter of a cache line, so a probe run of a shard at most 3/4
+// full (2.5 slots for a hit, 8.5 for a miss on average) stays within a line or two.
+struct BindingTable::Entry {
     // 0 marks an empty slot (no real key has signature 0: see Probe).
     std::uint64_t signature = 0;
-    std::array<char, kInlineKey> key{};
-    FoundRecord found;
+    const Record* record = nullptr;
 };
-static_assert(sizeof(BindingTable::Entry) == 128);
+static_assert(sizeof(BindingTable::Entry) == 16);
 static_assert(std::is_trivially_copyable_v<BindingTable::Entry>);
 
 namespace {
@@ -136,20 +132,18 @@ namespace {
 using Entry = BindingTable::Entry;
 
 // A key's hash and the signature its entry carries. Its "primary" bytes (an IP record's address,
-// else the host) are what is hashed, and compared inline when they fit. A key that also has
-// bytes of the other kind (an IP key with a host, a host key with an address: never made by
-// RecordKey's constructors, but legal) is not canonical; it is still hashed in full and always
-// compared through its Record. A Probe refers into its KeyView: keep that alive while it is used.
+// else the host) are what is hashed. A key that also has bytes of the other kind (an IP key with
+// a host, a host key with an address: never made by RecordKey's constructors, but legal) is not
+// canonical; it is hashed in full. A Probe refers into its KeyView: keep that alive while it is
+// used.
 struct Probe {
     const KeyView& key;
-    std::string_view primary;
     std::uint64_t hash = 0;
     std::uint64_t signature = 0;
-    bool compared_inline = false;
 
     explicit Probe(const KeyView& k) : key(k) {
         const bool ip = k.family == Family::ip;
-        primary = ip ? addr_bytes(k.addr) : k.host;
+        const std::string_view primary = ip ? addr_bytes(k.addr) : k.host;
         const std::string_view secondary = ip ? k.host : addr_bytes(k.addr);
         const bool canonical =
             ip ? k.host.empty()
@@ -158,37 +152,28 @@ struct Probe {
                                    std::uint64_t{k.port} << 8 | std::uint64_t{k.addr.v6} << 24;
         hash = hash_bytes(primary, seed);
         if (!canonical) hash = mix(hash ^ kSecret0, hash_bytes(secondary, kSecret1));
-        compared_inline = canonical && primary.size() <= kInlineKey;
-        // tag (32) | port (16) | inline length (8) | family (2) | v6 (1) | compared via record (1).
-        // Never 0: an IP key has inline length 16 or goes through the record, and the other
-        // families are non-zero.
+        // tag (32) | port (16) | primary length, at most 255 (8) | family (2) | v6 (1), so that a
+        // probe rarely reads a Record that is not the one it looks for. Never 0: an IP key's
+        // primary length is 16 and the other families are non-zero.
         signature = (hash & 0xffff'ffffu) | std::uint64_t{k.port} << 32 |
-                    std::uint64_t{compared_inline ? primary.size() : 0} << 48 |
+                    std::uint64_t{std::min<std::size_t>(primary.size(), 255)} << 48 |
                     std::uint64_t{static_cast<std::uint8_t>(k.family)} << 56 |
-                    std::uint64_t{k.addr.v6} << 58 | std::uint64_t{!compared_inline} << 59;
+                    std::uint64_t{k.addr.v6} << 58;
     }
 
     bool matches(const Entry& e) const {
-        if (e.signature != signature) return false;
-        if (compared_inline) return std::string_view(e.key.data(), primary.size()) == primary;
-        return same_key(key_view(e.found.record->key), key);
+        return e.signature == signature && same_key(key_view(e.record->key), key);
     }
     Probe(const Probe&) = delete;
     Probe& operator=(const Probe&) = delete;
 
-    Entry make_entry(const Record* record) const {
-        Entry e;
-        e.signature = signature;
-        if (compared_inline) std::copy(primary.begin(), primary.end(), e.key.begin());
-        e.found = {record, record->certhash, record->action, record->flags, record->action_id};
-        return e;
-    }
+    Entry make_entry(const Record* record) const { return {signature, record}; }
 };
 static_assert(static_cast<int>(Family::scoped_ccs) < 4, "family needs 2 bits of the signature");
 
 // The tag (the hash's low 32 bits) scaled to [0, slots): any slot count works, not only powers
 // of two, so a large shard is sized to its records rather than to the next power of two (which
-// left a million-record index under half full: 268 bytes of index per record instead of ~210).
+// would leave a million-record index under half full).
 std::size_t home_slot(std::uint64_t signature, std::size_t slots) {
     return static_cast<std::size_t>((signature & 0xffff'ffffu) * slots >> 32);
 }
@@ -196,20 +181,21 @@ std::size_t next_slot(std::size_t i, std::size_t slots) {
     return i + 1 == slots ? 0 : i + 1;
 }
 
-// Slots per shard: at most 5/8 full so linear probes stay short (1.4 entries read per hit,
-// measured at a million records). Small shards take a power of two (4 at least); large ones a
-// multiple of kSlotStep, so that the index arena sees few distinct block sizes.
+// Slots per shard: at most 3/4 full, so linear probes stay short (expected 2.5 slots for a hit,
+// 8.5 for a miss: both a line or two of 16-byte entries). Small shards take a power of two (4 at
+// least); large ones a multiple of kSlotStep, so that the index arena sees few distinct block
+// sizes.
 constexpr std::size_t kSlotStep = 64;
 std::size_t capacity_for(std::size_t records) {
     if (records == 0) return 0;
-    const std::size_t needed = (records * 8 + 4) / 5;
+    const std::size_t needed = (records * 4 + 2) / 3;
     if (needed > kSlotStep) return (needed + kSlotStep - 1) / kSlotStep * kSlotStep;
     std::size_t capacity = 4;
     while (capacity < needed) capacity *= 2;
     return capacity;
 }
 bool capacity_fits(std::size_t records, std::size_t capacity) {
-    return records != 0 && records * 8 <= capacity * 5 &&
+    return records != 0 && records * 4 <= capacity * 3 &&
            (capacity <= 4 || capacity <= capacity_for(records) * 2);
 }
 
@@ -229,10 +215,19 @@ struct BindingTable::Snapshot {
     std::array<Shard, kShards> shards{};
 };
 
+// The records of one assign(), in the vector they were loaded into.
+struct BindingTable::Slab {
+    std::vector<Record> records;
+    bool holds(const Record* r) const {
+        return !records.empty() && r >= records.data() && r < records.data() + records.size();
+    }
+};
+
 // What a write unpublished, freed after the grace period.
 struct BindingTable::Retired {
     std::vector<Snapshot::Shard> shards;
-    std::vector<const Record*> records;
+    std::vector<const Record*> records;  // allocated one by one (insert, update)
+    std::unique_ptr<Slab> slab;          // the previous assign()'s, when this write is one
 };
 
 namespace {
@@ -374,8 +369,10 @@ void remove_slot(Entry* index, std::size_t slots, std::size_t hole) {
     index[hole] = Entry{};
 }
 
-// A private copy of `shard`'s index sized for `records` entries.
-Shard copy_shard(BindingTable::IndexArena& arena, const Shard& shard, std::size_t records) {
+// A private copy of `shard`'s index sized for `records` entries, without `dropped` (an entry of
+// `shard` that an erase removes): a smaller index may not have room for it.
+Shard copy_shard(BindingTable::IndexArena& arena, const Shard& shard, std::size_t records,
+                 const Entry* dropped = nullptr) {
     const std::size_t old_capacity = shard.index == kEmptyIndex ? 0 : shard.slots;
     const std::size_t capacity =
         capacity_fits(records, old_capacity) ? old_capacity : capacity_for(records);
@@ -383,11 +380,13 @@ Shard copy_shard(BindingTable::IndexArena& arena, const Shard& shard, std::size_
     Entry* index = arena.allocate(capacity);
     if (capacity == old_capacity) {
         std::copy_n(shard.index, capacity, index);
+        if (dropped) remove_slot(index, capacity, static_cast<std::size_t>(dropped - shard.index));
     } else {
         for (std::size_t i = 0; i < old_capacity; ++i)
-            if (shard.index[i].signature != 0) place(index, capacity, shard.index[i]);
+            if (shard.index[i].signature != 0 && &shard.index[i] != dropped)
+                place(index, capacity, shard.index[i]);
     }
-    return {index, static_cast<std::uint32_t>(capacity), shard.size};
+    return {index, static_cast<std::uint32_t>(capacity), static_cast<std::uint32_t>(records)};
 }
 
 Entry* mutable_index(const Shard& shard) {
@@ -407,7 +406,7 @@ BindingTable::~BindingTable() {
     const Snapshot* s = current_.load();
     for (const Shard& shard : s->shards) {
         for (std::size_t i = 0; shard.size != 0 && i < shard.slots; ++i)
-            delete shard.index[i].found.record;
+            if (const Record* r = shard.index[i].record; r && !slab_->holds(r)) delete r;
         arena_->free(shard);
     }
     delete s;
@@ -424,18 +423,10 @@ BindingTable::Reader::~Reader() {
     urcu_memb_read_unlock();
 }
 
-const FoundRecord* BindingTable::Reader::lookup(const KeyView& key) const {
-    const Probe probe(key);
-    const Shard& shard = snapshot_->shards[shard_of(probe.hash)];
-    // A hit reads both lines of its entry; fetch the second while the first is compared.
-    __builtin_prefetch(&shard.index[home_slot(probe.signature, shard.slots)].found);
-    const Entry* e = find_entry(shard, probe);
-    return e ? &e->found : nullptr;
-}
-
 const Record* BindingTable::Reader::find(const KeyView& key) const {
-    const FoundRecord* found = lookup(key);
-    return found ? found->record : nullptr;
+    const Probe probe(key);
+    const Entry* e = find_entry(snapshot_->shards[shard_of(probe.hash)], probe);
+    return e ? e->record : nullptr;
 }
 
 std::uint64_t BindingTable::Reader::version() const {
@@ -450,8 +441,12 @@ std::vector<const Record*> BindingTable::Reader::all() const {
     out.reserve(snapshot_->size);
     for (const Shard& shard : snapshot_->shards)
         for (std::size_t i = 0; shard.size != 0 && i < shard.slots; ++i)
-            if (shard.index[i].signature != 0) out.push_back(shard.index[i].found.record);
+            if (shard.index[i].signature != 0) out.push_back(shard.index[i].record);
     return out;
+}
+
+std::uint64_t key_hash(const KeyView& key) {
+    return Probe(key).hash;
 }
 
 std::size_t BindingTable::shard_index(const KeyView& key) {
@@ -471,6 +466,7 @@ void BindingTable::publish(Snapshot* next, Retired retired) {
     grace_period_done();
     for (const Shard& shard : retired.shards) arena_->free(shard);
     for (const Record* record : retired.records) delete record;
+    retired.slab.reset();
     delete previous;
 }
 
@@ -492,16 +488,15 @@ bool BindingTable::change_one(Change change, const KeyView& key, std::unique_ptr
         shard = copy_shard(*arena_, old, ++size);
         place(mutable_index(shard), shard.slots, probe.make_entry(record.release()));
     } else {
-        retired.records.push_back(existing->found.record);
-        shard = copy_shard(*arena_, old, change == Change::erase ? --size : size);
-        if (shard.size != 0) {
+        // A record of the slab stays there until the next assign() (see slab_).
+        if (!slab_->holds(existing->record)) retired.records.push_back(existing->record);
+        if (change == Change::erase) {
+            shard = copy_shard(*arena_, old, --size, existing);
+        } else {
+            shard = copy_shard(*arena_, old, size);
             // The copy may have moved entries; find the key again in it.
             auto slot = static_cast<std::size_t>(find_entry(shard, probe) - shard.index);
-            if (change == Change::erase) {
-                remove_slot(mutable_index(shard), shard.slots, slot);
-            } else {
-                mutable_index(shard)[slot] = probe.make_entry(record.release());
-            }
+            mutable_index(shard)[slot] = probe.make_entry(record.release());
         }
     }
     shard.size = static_cast<std::uint32_t>(size);
@@ -531,24 +526,12 @@ bool BindingTable::update(Record record) {
     return change_one(Change::update, view, std::move(owned));
 }
 
-void BindingTable::assign(std::vector<Record> records) {
+std::vector<const Record*> BindingTable::assign(std::vector<Record> records) {
     std::lock_guard lock(writer_);
-    // Each record moves to the heap once; its hash decides its shard.
-    struct Placed {
-        std::unique_ptr<Record> record;
-        std::uint64_t hash;
-    };
-    std::vector<Placed> placed;
-    placed.reserve(records.size());
+    auto slab = std::make_unique<Slab>(Slab{std::move(records)});
+    const std::vector<Record>& loaded = slab->records;
     std::array<std::uint32_t, kShards> counts{};
-    for (auto& r : records) {
-        auto owned = std::make_unique<Record>(std::move(r));
-        const KeyView view = key_view(owned->key);
-        const std::uint64_t hash = Probe(view).hash;
-        ++counts[shard_of(hash)];
-        placed.push_back({std::move(owned), hash});
-    }
-    records.clear();
+    for (const Record& r : loaded) ++counts[shard_of(Probe(key_view(r.key)).hash)];
 
     auto* next = new Snapshot;
     for (std::size_t s = 0; s < kShards; ++s) {
@@ -556,19 +539,24 @@ void BindingTable::assign(std::vector<Record> records) {
         const std::size_t capacity = capacity_for(counts[s]);
         next->shards[s] = {arena_->allocate(capacity), static_cast<std::uint32_t>(capacity), 0};
     }
-    for (auto& [record, hash] : placed) {
-        Shard& shard = next->shards[shard_of(hash)];
-        const KeyView view = key_view(record->key);
+    std::vector<bool> held_at(loaded.size(), true);
+    for (const Record& record : loaded) {
+        const KeyView view = key_view(record.key);
         const Probe probe(view);
+        Shard& shard = next->shards[shard_of(probe.hash)];
         if (const Entry* duplicate = find_entry(shard, probe)) {
-            delete duplicate->found.record;  // later duplicates win
-            *const_cast<Entry*>(duplicate) = probe.make_entry(record.release());
+            held_at[static_cast<std::size_t>(duplicate->record - loaded.data())] = false;
+            const_cast<Entry*>(duplicate)->record = &record;  // later duplicates win
             continue;
         }
-        place(mutable_index(shard), shard.slots, probe.make_entry(record.release()));
+        place(mutable_index(shard), shard.slots, probe.make_entry(&record));
         ++shard.size;
         ++next->size;
     }
+    std::vector<const Record*> held;
+    held.reserve(next->size);
+    for (std::size_t i = 0; i < loaded.size(); ++i)
+        if (held_at[i]) held.push_back(&loaded[i]);
 
     const Snapshot* cur = current_.load(std::memory_order_relaxed);
     next->version = cur ? cur->version + 1 : 1;
@@ -577,11 +565,13 @@ void BindingTable::assign(std::vector<Record> records) {
         for (const Shard& shard : cur->shards) {
             retired.shards.push_back(shard);
             for (std::size_t i = 0; shard.size != 0 && i < shard.slots; ++i)
-                if (shard.index[i].signature != 0)
-                    retired.records.push_back(shard.index[i].found.record);
+                if (const Entry& e = shard.index[i]; e.signature != 0 && !slab_->holds(e.record))
+                    retired.records.push_back(e.record);
         }
     }
+    retired.slab = std::exchange(slab_, std::move(slab));
     publish(next, std::move(retired));
+    return held;
 }
 
 }  // namespace snibind

@@ -8,9 +8,11 @@
 // reader can still see.
 //
 // Layout (bench/README.md has the measurements behind it): Records live out of line, immutable
-// and shared by every snapshot that holds them. Each shard is an open-addressing index of
-// 128-byte entries that carry the key (inline up to 80 bytes) and a copy of the fields
-// selection reads, so a hit costs one index entry and does not touch the Record.
+// and shared by every snapshot that holds them; the records of a whole-table assign (a store of a
+// million records at start-up or reload) stay in the vector they were loaded into, one slab, with
+// no allocation each. Each shard is an open-addressing index of 16-byte entries (a signature of
+// the key and the record's address) at most 3/4 full, ~21 bytes a record: a hit reads one entry,
+// then the Record, which holds everything selection needs.
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
@@ -30,19 +32,6 @@ struct KeyView {
     std::uint16_t port;
     IpAddress addr;         // Family::ip
     std::string_view host;  // Family::host, Family::scoped_ccs
-};
-
-// A record found by BindingTable::Reader::lookup, with copies of the fields select_certificate
-// reads, kept next to the key in the index so that a decision never touches the Record itself.
-struct FoundRecord {
-    const Record* record = nullptr;
-    std::optional<Thumbprint> certhash;  // == record->certhash
-    // == record->action; here, in the optional's padding, so an index entry stays 128 bytes.
-    RecordAction action = RecordAction::terminate;
-    std::uint32_t flags = 0;      // == record->flags
-    std::uint32_t action_id = 0;  // == record->action_id
-
-    bool has(RecordFlag f) const { return (flags & f) != 0; }
 };
 
 class BindingTable {
@@ -65,9 +54,8 @@ class BindingTable {
         ~Reader();
         Reader(const Reader&) = delete;
         Reader& operator=(const Reader&) = delete;
+        // The record with `key`, or nullptr.
         const Record* find(const KeyView& key) const;
-        // find(), plus the selection fields read from the index entry (no Record access).
-        const FoundRecord* lookup(const KeyView& key) const;
         std::uint64_t version() const;
         std::size_t size() const;
         // Every record, in no particular order (for admin views and tests).
@@ -81,10 +69,14 @@ class BindingTable {
     Reader read() const;
 
     // Writers. Each call is one atomic change: readers see all of it or none of it.
-    bool insert(Record record);                // false when the key exists (netsh error 183)
-    bool erase(const RecordKey& key);          // false when missing (error 2)
-    bool update(Record record);                // replace; false when missing (error 2)
-    void assign(std::vector<Record> records);  // a whole new table (reload); later duplicates win
+    bool insert(Record record);        // false when the key exists (netsh error 183)
+    bool erase(const RecordKey& key);  // false when missing (error 2)
+    bool update(Record record);        // replace; false when missing (error 2)
+    // A whole new table (start-up, reload); later duplicates win. The vector becomes the slab
+    // its records live in: no record is moved or allocated. Returns the records the table now
+    // holds in the vector's order (a key given twice where its later record was), valid until
+    // a write replaces them.
+    std::vector<const Record*> assign(std::vector<Record> records);
 
     std::uint64_t version() const;
 
@@ -93,6 +85,7 @@ class BindingTable {
 
   private:
     struct Retired;
+    struct Slab;
     enum class Change { insert, erase, update };
     bool change_one(Change change, const KeyView& key, std::unique_ptr<Record> record);
     void publish(Snapshot* next, Retired retired);
@@ -101,8 +94,15 @@ class BindingTable {
     std::atomic<std::uint64_t> version_{0};  // current_'s, readable outside a read section
     std::mutex writer_;
     std::unique_ptr<IndexArena> arena_;  // the shard indexes' memory; used by writers only
+    // The records of the last assign(). A record of the slab that a later write replaces or
+    // erases stays in it (unreachable) until the next assign() frees the slab whole: at most the
+    // slab's size, and no per-record allocation to free. Writers only.
+    std::unique_ptr<Slab> slab_;
 };
 
 KeyView key_view(const RecordKey& key);
+// The table's hash of a key (wyhash's construction): for other sets of keys, such as the store
+// importer's duplicate check, which a generic hash made a tenth of a million-record import.
+std::uint64_t key_hash(const KeyView& key);
 
 }  // namespace snibind

@@ -182,14 +182,15 @@ std::optional<Guid> Guid::parse(std::string_view text) {
         text = text.substr(1, 36);
     }
     if (text.size() != 36) return std::nullopt;
-    std::string digits;
+    std::array<char, 32> digits;  // no allocation: a store holds a GUID per record
+    std::size_t n = 0;
     for (std::size_t i = 0; i < text.size(); ++i) {
         bool dash_position = i == 8 || i == 13 || i == 18 || i == 23;
         if (dash_position != (text[i] == '-')) return std::nullopt;
-        if (!dash_position) digits += text[i];
+        if (!dash_position) digits[n++] = text[i];
     }
     Guid g;
-    if (!parse_hex(digits, g.bytes)) return std::nullopt;
+    if (!parse_hex({digits.data(), digits.size()}, g.bytes)) return std::nullopt;
     return g;
 }
 

@@ -196,21 +196,21 @@ Decision select_certificate(const BindingTable::Reader& table, const Connection&
             note(s, StepResult::skipped, *why);
             continue;
         }
-        const FoundRecord* record = nullptr;
+        const Record* record = nullptr;
         bool wildcard_file = false;
         switch (s) {
             case Step::sni_exact:
-                record = table.lookup({Family::host, conn.port, {}, host});
+                record = table.find({Family::host, conn.port, {}, host});
                 break;
             case Step::sni_wildcard: {
                 WildcardKey wildcard(parent_of(host));
-                record = table.lookup({Family::host, conn.port, {}, wildcard.view()});
+                record = table.find({Family::host, conn.port, {}, wildcard.view()});
                 break;
             }
             case Step::scoped_ccs:
             case Step::ccs: {
-                record = s == Step::ccs ? table.lookup({Family::ccs, conn.port, {}, {}})
-                                        : table.lookup({Family::scoped_ccs, conn.port, {}, host});
+                record = s == Step::ccs ? table.find({Family::ccs, conn.port, {}, {}})
+                                        : table.find({Family::scoped_ccs, conn.port, {}, host});
                 if (!record) break;
                 // The certificate is S.pfx, else _.parent.pfx; neither means go on (L1 step 3).
                 if (certs.has_ccs_file(CcsFileName(host, false).view())) break;
@@ -223,13 +223,13 @@ Decision select_certificate(const BindingTable::Reader& table, const Connection&
                 continue;
             }
             case Step::ip_exact:
-                record = table.lookup({Family::ip, conn.port, conn.dst, {}});
+                record = table.find({Family::ip, conn.port, conn.dst, {}});
                 break;
             case Step::ipv6_any:
-                record = table.lookup({Family::ip, conn.port, IpAddress::v6_any(), {}});
+                record = table.find({Family::ip, conn.port, IpAddress::v6_any(), {}});
                 break;
             case Step::ipv4_any:
-                record = table.lookup({Family::ip, conn.port, IpAddress::v4_any(), {}});
+                record = table.find({Family::ip, conn.port, IpAddress::v4_any(), {}});
                 break;
         }
         if (!record) {
@@ -241,7 +241,7 @@ Decision select_certificate(const BindingTable::Reader& table, const Connection&
         const bool from_ccs = s == Step::ccs || s == Step::scoped_ccs;
         // A forwarded record's certificate is the backend's: nothing here for L9 to check.
         if (!record->has(kRejectConnections) && record->action != RecordAction::forward &&
-            !certs.key_usable(*record->record, from_ccs ? d.ccs_file() : std::string{})) {
+            !certs.key_usable(*record, from_ccs ? d.ccs_file() : std::string{})) {
             note(s, StepResult::unusable_key, Reason::key_unusable);
             if (settings.unusable_key == UnusableKey::next) {
                 d.step.reset();

@@ -1,7 +1,6 @@
 #include "model/model.h"
 
 #include <algorithm>
-#include <unordered_set>
 
 #include <fmt/format.h>
 
@@ -82,21 +81,10 @@ bool merge_records(const config::Config& config, certs::CertificateStore& certif
     return true;
 }
 
-// The table takes the records over (a million of them twice would cost hundreds of megabytes),
-// then `records` lists them in load order: keys are kept aside for that, and a key given twice
-// is listed once, where the table's record (the later one) came from.
+// The table takes the records over (a million of them twice would cost hundreds of megabytes)
+// and lists the ones it holds in load order (a key given twice once, where its later record was).
 void build_table(std::vector<Record> records, Model& model) {
-    std::vector<RecordKey> keys;
-    keys.reserve(records.size());
-    for (const Record& r : records) keys.push_back(r.key);
-    model.table.assign(std::move(records));
-    auto reader = model.table.read();
-    std::unordered_set<const Record*> listed;
-    model.records.reserve(keys.size());
-    for (auto k = keys.rbegin(); k != keys.rend(); ++k)
-        if (const Record* r = reader.find(key_view(*k)); r && listed.insert(r).second)
-            model.records.push_back(r);
-    std::reverse(model.records.begin(), model.records.end());
+    model.records = model.table.assign(std::move(records));
 }
 
 }  // namespace

@@ -1,12 +1,11 @@
 #include "netsh/netsh_text.h"
 
+#include <algorithm>
 #include <array>
 #include <charconv>
 #include <string>
 
-#include <absl/container/flat_hash_set.h>
-#include <absl/hash/hash.h>
-
+#include "bindings/binding_table.h"
 #include "netsh/netsh_fields.h"
 #include "text/ascii.h"
 #include "text/quote.h"
@@ -157,30 +156,45 @@ struct ImportCurrent {
 
 class Importer {
   public:
-    explicit Importer(std::string_view file_name) : file_(file_name) {}
-
-    ImportResult run(std::string_view text) {
-        std::string decoded;
-        if (text.starts_with("\xFF\xFE") || text.starts_with("\xFE\xFF")) {
-            decoded = utf16_to_utf8(text.substr(2), text[0] == '\xFF');
-            text = decoded;
-        } else if (text.starts_with("\xEF\xBB\xBF")) {
-            text.remove_prefix(3);
-        }
+    Importer(std::string_view file_name, std::size_t size_hint) : file_(file_name) {
         // A record takes 200 bytes of text or more (a key line and three fields, as a hosting
         // front end writes them): reserving for that spares a million-record store the copies
         // of a growing vector. Capacity it does not use is never touched and costs no memory.
-        result_.records.reserve(text.size() / 200);
-        result_.key_lines.reserve(text.size() / 200);
-        int number = 0;
-        while (!text.empty() && !result_.error) {
-            auto nl = text.find('\n');
-            auto line = text.substr(0, nl);
-            text = nl == std::string_view::npos ? std::string_view() : text.substr(nl + 1);
-            if (line.ends_with('\r')) line.remove_suffix(1);
-            handle(++number, line);
+        result_.records.reserve(size_hint / 200);
+        result_.key_lines.reserve(size_hint / 200);
+    }
+
+    bool feed(std::string_view piece) {
+        if (result_.error) return false;
+        if (encoding_ == Encoding::unknown || encoding_ == Encoding::utf16) {
+            head_.append(piece);
+            // The byte-order mark decides; UTF-16 text (PowerShell 5's `>`) is small and is
+            // decoded whole at the end.
+            if (encoding_ == Encoding::utf16 || head_.size() < 3) return true;
+            decide_encoding();
+            if (encoding_ == Encoding::utf16) return true;
+            piece = head_;
         }
-        if (!result_.error) finish_record(number);
+        lines(piece);
+        head_.clear();
+        return !result_.error;
+    }
+
+    ImportResult finish() {
+        if (encoding_ == Encoding::unknown) decide_encoding();
+        if (encoding_ == Encoding::utf16) {
+            encoding_ = Encoding::utf8;
+            lines(utf16_to_utf8(std::string_view(head_).substr(2), head_[0] == '\xFF'));
+        } else if (encoding_ == Encoding::utf8 && !head_.empty()) {
+            lines(head_);
+        }
+        if (!carry_.empty() && !result_.error) {
+            std::string_view line = carry_;
+            if (line.ends_with('\r')) line.remove_suffix(1);
+            handle(++number_, line);
+        }
+        if (!result_.error) finish_record(number_);
+        report_first_duplicate();
         if (result_.error) {
             result_.records.clear();
             result_.key_lines.clear();
@@ -191,29 +205,78 @@ class Importer {
   private:
     using Ext = ImportExt;
     using Current = ImportCurrent;
+    enum class Encoding { unknown, utf8, utf16 };
 
-    // The keys imported so far, as indexes into result_.records: a store of a hosting front end
-    // holds a million keys, so a duplicate is looked up, never scanned for, and the set holds
-    // no copy of a key.
-    struct KeyHash {
-        using is_transparent = void;
-        const std::vector<Record>* records;
-        std::size_t operator()(const RecordKey& k) const {
-            return absl::HashOf(static_cast<std::uint8_t>(k.family), k.port, k.addr.bytes,
-                                k.addr.v6, k.host);
+    // From the first bytes (head_): a UTF-16 byte-order mark, else UTF-8, whose mark is dropped.
+    void decide_encoding() {
+        std::string_view head = head_;
+        if (head.starts_with("\xFF\xFE") || head.starts_with("\xFE\xFF")) {
+            encoding_ = Encoding::utf16;
+            return;
         }
-        std::size_t operator()(std::uint32_t i) const { return (*this)((*records)[i].key); }
-    };
-    struct KeyEq {
-        using is_transparent = void;
-        const std::vector<Record>* records;
-        const RecordKey& key(const RecordKey& k) const { return k; }
-        const RecordKey& key(std::uint32_t i) const { return (*records)[i].key; }
-        template <class A, class B>
-        bool operator()(const A& a, const B& b) const {
-            return key(a) == key(b);
+        encoding_ = Encoding::utf8;
+        if (head.starts_with("\xEF\xBB\xBF")) head_.erase(0, 3);
+    }
+
+    // Handles every line `text` completes; a last line without its '\n' waits in carry_.
+    void lines(std::string_view text) {
+        while (!text.empty() && !result_.error) {
+            const auto nl = text.find('\n');
+            if (nl == std::string_view::npos) {
+                carry_.append(text);
+                return;
+            }
+            std::string_view line = text.substr(0, nl);
+            text.remove_prefix(nl + 1);
+            if (!carry_.empty()) {
+                carry_.append(line);
+                line = carry_;
+            }
+            if (line.ends_with('\r')) line.remove_suffix(1);
+            handle(++number_, line);
+            carry_.clear();
         }
-    };
+    }
+
+    // S2: a key is defined once. Checked after the text, not per record: a store of a hosting
+    // front end holds a million keys, and probing a hash set at random per record was a quarter
+    // of its import; sorting their hashes is not. The error is the one a check per record would
+    // have given: the first key line (in file order) whose key an earlier record has, when it
+    // comes before the error the text stopped at, if any.
+    void report_first_duplicate() {
+        if (result_.error && current_) {  // the record the error interrupted has its key line
+            result_.records.push_back(std::move(current_->record));
+            result_.key_lines.push_back(current_->key_line);
+            current_.reset();
+        }
+        const std::vector<Record>& records = result_.records;
+        std::vector<std::pair<std::uint64_t, std::uint32_t>> by_hash(records.size());
+        for (std::size_t i = 0; i < records.size(); ++i)
+            by_hash[i] = {key_hash(key_view(records[i].key)), static_cast<std::uint32_t>(i)};
+        std::sort(by_hash.begin(), by_hash.end());  // records of one hash in file order
+        std::optional<std::pair<std::uint32_t, std::uint32_t>> first;  // (duplicate, original)
+        for (std::size_t a = 0, b = 0; a < by_hash.size(); a = b) {
+            while (b < by_hash.size() && by_hash[b].first == by_hash[a].first) ++b;
+            for (std::size_t j = a + 1; j < b; ++j) {
+                const std::uint32_t later = by_hash[j].second;
+                if (first && later >= first->first) break;
+                for (std::size_t k = a; k < j; ++k) {
+                    if (records[by_hash[k].second].key == records[later].key) {
+                        first = {later, by_hash[k].second};
+                        break;
+                    }
+                }
+                if (first && first->first == later) break;
+            }
+        }
+        if (!first) return;
+        const int line = result_.key_lines[first->first];
+        if (result_.error && result_.error->line <= line) return;
+        result_.error =
+            ImportError{std::string(file_), line,
+                        records[first->first].key.display() + " is already defined on line " +
+                            std::to_string(result_.key_lines[first->second])};
+    }
 
     void fail(int line, std::string reason) {
         result_.error = ImportError{std::string(file_), line, std::move(reason)};
@@ -235,7 +298,6 @@ class Importer {
         if (!end_extended_block(line) || !current_) return;
         result_.records.push_back(std::move(current_->record));
         result_.key_lines.push_back(current_->key_line);
-        keys_.insert(static_cast<std::uint32_t>(result_.records.size() - 1));
         current_.reset();
     }
 
@@ -324,11 +386,6 @@ class Importer {
             return fail(number,
                         std::string(label) + " " + quote(value) + " is not valid: " + error);
         }
-        // Every earlier record is finished, so keys_ holds them all.
-        if (auto seen = keys_.find(*key); seen != keys_.end()) {
-            return fail(number, key->display() + " is already defined on line " +
-                                    std::to_string(result_.key_lines[*seen]));
-        }
         current_.emplace();
         current_->key_line = number;
         if (family == Family::host || family == Family::scoped_ccs) {
@@ -409,9 +466,11 @@ class Importer {
         "IP:port, Hostname:port, Central Certificate Store or Scoped CCS";
 
     std::string_view file_;
+    Encoding encoding_ = Encoding::unknown;
+    std::string head_;   // the first bytes until the encoding is known; all of a UTF-16 text
+    std::string carry_;  // a line whose '\n' has not come yet
+    int number_ = 0;     // lines handled
     ImportResult result_;
-    absl::flat_hash_set<std::uint32_t, KeyHash, KeyEq> keys_{0, KeyHash{&result_.records},
-                                                             KeyEq{&result_.records}};
     std::optional<Current> current_;
 };
 
@@ -422,8 +481,25 @@ std::string ImportError::message() const {
     return file + ":" + std::to_string(line) + ": " + reason;
 }
 
+class SslcertImporter::Impl : public Importer {
+  public:
+    using Importer::Importer;
+};
+
+SslcertImporter::SslcertImporter(std::string_view file_name, std::size_t size_hint)
+    : importer_(std::make_unique<Impl>(file_name, size_hint)) {}
+SslcertImporter::~SslcertImporter() = default;
+bool SslcertImporter::feed(std::string_view piece) {
+    return importer_->feed(piece);
+}
+ImportResult SslcertImporter::finish() && {
+    return importer_->finish();
+}
+
 ImportResult parse_sslcert_text(std::string_view text, std::string_view file_name) {
-    return Importer(file_name).run(text);
+    SslcertImporter importer(file_name, text.size());
+    importer.feed(text);
+    return std::move(importer).finish();
 }
 
 std::string format_record(const Record& record, Profile profile) {

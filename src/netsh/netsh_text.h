@@ -12,6 +12,7 @@
 // that stop early or match an older Windows (a missing field keeps Record's default, which is
 // netsh's default). It rejects everything else with file, line and reason, including `show urlacl`
 // output and localised (non-English) output, whose labels it cannot read.
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -41,6 +42,24 @@ struct ImportResult {
 // Imports the text of `netsh http show sslcert`. `file_name` is only used in errors. On error the
 // result holds no records.
 ImportResult parse_sslcert_text(std::string_view text, std::string_view file_name);
+
+// The same import, fed in pieces of any size (a store file read a chunk at a time, so that a
+// million-record store is never in memory whole): finish() returns what parse_sslcert_text would
+// for the pieces' concatenation. `size_hint`, the text's expected size, sizes the record list.
+class SslcertImporter {
+  public:
+    explicit SslcertImporter(std::string_view file_name, std::size_t size_hint = 0);
+    ~SslcertImporter();
+    SslcertImporter(const SslcertImporter&) = delete;
+    SslcertImporter& operator=(const SslcertImporter&) = delete;
+    // False once the text has an error (the rest need not be read).
+    bool feed(std::string_view piece);
+    ImportResult finish() &&;
+
+  private:
+    class Impl;
+    std::unique_ptr<Impl> importer_;
+};
 
 // "\nSSL Certificate bindings:\n-------------------------\n\n"
 inline constexpr std::string_view kSslcertHeader =

@@ -120,30 +120,50 @@ std::string errno_text(int err) {
     return std::strerror(err);
 }
 
-std::optional<std::string> read_file(const std::filesystem::path& path, FileError& error,
-                                     std::size_t limit) {
+namespace {
+
+// Reads `path` a piece at a time into one reused buffer, passing each piece to `consume` (which
+// returns false to stop early) after `size(n)` with the file's size (0 when unknown: a pipe).
+template <class Size, class Consume>
+bool read_pieces(const std::filesystem::path& path, FileError& error, std::size_t limit, Size size,
+                 Consume consume) {
     Fd file{::open(path.c_str(), O_RDONLY | O_CLOEXEC)};
     if (file.fd < 0) {
         error = {"open", errno};
-        return std::nullopt;
+        return false;
     }
-    std::string text;
-    // A million-record store is some 250 MB: growing the string by doubling would copy it
-    // about twice over and fault in every copy.
     struct stat status {};
-    if (::fstat(file.fd, &status) == 0 && S_ISREG(status.st_mode) && status.st_size > 0)
-        text.reserve(std::min(static_cast<std::size_t>(status.st_size), limit));
-    char buf[65536];
-    while (text.size() < limit) {
-        ssize_t n = ::read(file.fd, buf, std::min(sizeof buf, limit - text.size()));
+    const bool sized =
+        ::fstat(file.fd, &status) == 0 && S_ISREG(status.st_mode) && status.st_size > 0;
+    size(sized ? std::min(static_cast<std::size_t>(status.st_size), limit) : 0);
+    std::vector<char> buffer(std::min<std::size_t>(limit, std::size_t{1} << 20));
+    for (std::size_t done = 0; done < limit;) {
+        ssize_t n = ::read(file.fd, buffer.data(), std::min(buffer.size(), limit - done));
         if (n < 0 && errno == EINTR) continue;
         if (n < 0) {
             error = {"read", errno};
-            return std::nullopt;
+            return false;
         }
         if (n == 0) break;
-        text.append(buf, static_cast<std::size_t>(n));
+        done += static_cast<std::size_t>(n);
+        if (!consume(std::string_view(buffer.data(), static_cast<std::size_t>(n)))) break;
     }
+    return true;
+}
+
+}  // namespace
+
+std::optional<std::string> read_file(const std::filesystem::path& path, FileError& error,
+                                     std::size_t limit) {
+    std::string text;
+    // Reserved at the file's size: growing by doubling would copy a big file about twice over.
+    const bool read = read_pieces(
+        path, error, limit, [&](std::size_t size) { text.reserve(size); },
+        [&](std::string_view piece) {
+            text.append(piece);
+            return true;
+        });
+    if (!read) return std::nullopt;
     return text;
 }
 
@@ -250,14 +270,21 @@ std::optional<Store> Store::load(const std::filesystem::path& path, MissingFile 
                                  ImportError& error) {
     error = ImportError{path.string(), 0, {}};
     FileError file_error;
-    auto text = read_file(path, file_error);
-    if (!text) {
+    // Imported as it is read: a million-record store (some 250 MB of text) is never in memory
+    // whole, and its pages are never faulted in to be copied once and thrown away.
+    const std::string name = path.string();
+    std::optional<SslcertImporter> importer;
+    const bool read = read_pieces(
+        path, file_error, std::string::npos,
+        [&](std::size_t size) { importer.emplace(name, size); },
+        [&](std::string_view piece) { return importer->feed(piece); });
+    if (!read) {
         if (file_error.is_missing() && missing == MissingFile::empty) return Store();
-        error.reason = "cannot " + std::string(file_error.what) + " store " + path.string() + ": " +
+        error.reason = "cannot " + std::string(file_error.what) + " store " + name + ": " +
                        errno_text(file_error.err);
         return std::nullopt;
     }
-    auto result = parse_sslcert_text(*text, path.string());
+    auto result = std::move(*importer).finish();
     if (!result.ok()) {
         error = std::move(*result.error);
         return std::nullopt;

@@ -198,7 +198,7 @@ TEST(BindingTableStress, ReadersNeverMissAStableRecordWhileItsShardResizes) {
         while (!stop.load(std::memory_order_relaxed) || local < 200) {
             auto snapshot = table.read();
             for (std::size_t k = 0; k < kStable; ++k) {
-                const FoundRecord* found = snapshot.lookup({Family::host, 443, {}, stable[k]});
+                const Record* found = snapshot.find({Family::host, 443, {}, stable[k]});
                 if (!found || slot_of(*found->certhash) != k || found->action_id != k ||
                     generation_of(*found->certhash) < seen[k]) {
                     failures++;
@@ -207,9 +207,9 @@ TEST(BindingTableStress, ReadersNeverMissAStableRecordWhileItsShardResizes) {
                 seen[k] = generation_of(*found->certhash);
             }
             const std::size_t c = local % kChurn;
-            if (const FoundRecord* found = snapshot.lookup({Family::host, 443, {}, churn[c]});
+            if (const Record* found = snapshot.find({Family::host, 443, {}, churn[c]});
                 found &&
-                (found->record->key.host != churn[c] || slot_of(*found->certhash) != kStable + c)) {
+                (found->key.host != churn[c] || slot_of(*found->certhash) != kStable + c)) {
                 failures++;
             }
             ++local;

@@ -260,6 +260,18 @@ std::vector<Rejection> rejections() {
         {"DuplicateHostKeyDifferentCase",
          "Hostname:port : www.contoso.com:443\nHostname:port : WWW.Contoso.COM.:443\n", 2,
          "Hostname:port www.contoso.com:443 is already defined on line 1"},
+        // Duplicates are found after the text is read (by sorting hashes), yet reported as a check
+        // per record would: the first repeated key line, unless an error comes before it.
+        {"DuplicateInARecordAnErrorInterrupts",
+         "Hostname:port : a.example:443\nHostname:port : a.example:443\nFoo : 1\n", 2,
+         "Hostname:port a.example:443 is already defined on line 1"},
+        {"ErrorBeforeADuplicate",
+         "Hostname:port : a.example:443\nFoo : 1\nHostname:port : a.example:443\n", 2,
+         "unknown field 'Foo'"},
+        {"FirstOfTwoDuplicates",
+         "Hostname:port : a.example:443\nHostname:port : b.example:443\n"
+         "Hostname:port : b.example:443\nHostname:port : a.example:443\n",
+         3, "Hostname:port b.example:443 is already defined on line 2"},
         {"DuplicateField",
          "IP:port : 0.0.0.0:443\nUsage Check : Enabled\nDS Mapper Usage : Disabled\n"
          "Usage Check : Enabled\n",
@@ -315,6 +327,37 @@ TEST(NetshTextImport, RejectsWithFileLineAndReason) {
         EXPECT_EQ(result.error->line, r.line) << result.error->message();
         EXPECT_THAT(result.error->reason, HasSubstr(r.reason));
     }
+}
+
+// A store file is imported as it is read: any cut into pieces gives what the whole text gives,
+// for every rejection above and for text with a byte-order mark (UTF-8 and UTF-16).
+TEST(NetshTextImport, PiecesOfAnySizeImportAsTheWholeText) {
+    auto in_pieces = [](std::string_view text, std::size_t size) {
+        SslcertImporter importer("store.txt", text.size());
+        for (std::size_t i = 0; i < text.size(); i += size) importer.feed(text.substr(i, size));
+        return std::move(importer).finish();
+    };
+    std::vector<std::string> texts;
+    for (const auto& r : rejections()) texts.push_back(r.text);
+    const std::string records =
+        "Hostname:port : a.example:443\r\nCertificate Hash : (null)\r\n\r\n"
+        "IP:port : 0.0.0.0:443\nUsage Check : Disabled";  // no '\n' at the end
+    texts.push_back(records);
+    texts.push_back("\xEF\xBB\xBF" + records);
+    std::string utf16 = "\xFF\xFE";
+    for (char c : records) utf16 += {c, '\0'};
+    texts.push_back(utf16);
+    for (const std::string& text : texts) {
+        const ImportResult whole = parse_sslcert_text(text, "store.txt");
+        for (std::size_t size : {1u, 2u, 3u, 7u, 64u}) {
+            SCOPED_TRACE(text.substr(0, 40) + " in pieces of " + std::to_string(size));
+            const ImportResult pieces = in_pieces(text, size);
+            EXPECT_EQ(pieces.error, whole.error);
+            EXPECT_EQ(pieces.records, whole.records);
+            EXPECT_EQ(pieces.key_lines, whole.key_lines);
+        }
+    }
+    EXPECT_EQ(parse_sslcert_text(utf16, "store.txt").records.size(), 2u);
 }
 
 // Issue 10, item 12: a reason quotes at most a few hundred bytes of a huge piece of input, then

@@ -97,6 +97,13 @@ std::string prometheus_text(const stats::Stats& s) {
             fmt::format("snibind_record_hits_total{{record=\"{}\"}} {}\n", label_value(record), n);
     header(out, "snibind_handshakes_total", "counter", "TLS handshakes completed (terminate).");
     out += fmt::format("snibind_handshakes_total {}\n", s.handshakes);
+    header(out, "snibind_backend_connections_total", "counter",
+           "Connections to sites' backends that requests used after termination, by how they were "
+           "got: new, or reused from the keep-alive pool.");
+    out += fmt::format("snibind_backend_connections_total{{how=\"new\"}} {}\n",
+                       s.backend_connections_new);
+    out += fmt::format("snibind_backend_connections_total{{how=\"reused\"}} {}\n",
+                       s.backend_connections_reused);
     header(out, "snibind_requests_total", "counter", "HTTP requests after termination.");
     out += fmt::format("snibind_requests_total {}\n", s.requests);
     histogram(out, "snibind_hello_bytes", "Size of the ClientHello in bytes.", s.hello_bytes);
@@ -115,6 +122,8 @@ nlohmann::json stats_json(const stats::Stats& s) {
     j["open"] = s.open;
     j["accept_fd_exhausted"] = s.accept_fd_exhausted;
     j["handshakes"] = s.handshakes;
+    j["backend_connections"] = {{"new", s.backend_connections_new},
+                                {"reused", s.backend_connections_reused}};
     j["requests"] = s.requests;
     j["errors"] = s.errors();
     j["results"] = nlohmann::json::object();

@@ -46,6 +46,7 @@ constexpr std::string_view kTopLevelKeys[]{
     "sites",
     "backend_sni",
     "backend_verify",
+    "backend_keepalive",
     "on_reject",
     "trailing_dot",
     "unusable_key",
@@ -59,10 +60,17 @@ constexpr std::string_view kTopLevelKeys[]{
 };
 constexpr std::string_view kListenKeys[]{"address", "accept_proxy"};
 constexpr std::string_view kCcsKeys[]{"folder", "password", "password_env"};
-constexpr std::string_view kLimitsKeys[]{
-    "hello_timeout",     "max_hello_bytes", "idle_timeout",          "max_connections",
-    "drain_timeout",     "admin_timeout",   "admin_max_connections", "backend_timeout",
-    "handshake_timeout", "connect_timeout"};
+constexpr std::string_view kLimitsKeys[]{"hello_timeout",
+                                         "max_hello_bytes",
+                                         "idle_timeout",
+                                         "max_connections",
+                                         "drain_timeout",
+                                         "admin_timeout",
+                                         "admin_max_connections",
+                                         "backend_timeout",
+                                         "handshake_timeout",
+                                         "connect_timeout",
+                                         "backend_keepalive_timeout"};
 constexpr std::string_view kSiteKeys[]{"name", "bindings", "backend", "path"};
 constexpr std::string_view kRecordKeys[]{"certificate", "certhash",       "action",
                                          "backend",     "proxy_protocol", "appid"};
@@ -369,6 +377,9 @@ class Parser {
         if (auto node = top.get("backend_verify")) {
             config.backend_verify = parse_bool(*node, "backend_verify");
         }
+        if (auto node = top.get("backend_keepalive")) {
+            config.backend_keepalive = parse_count(*node, "backend_keepalive", 0, 100'000);
+        }
         if (auto node = top.get("limits")) parse_limits(*node, config.limits);
         if (auto node = top.get("access_log")) config.access_log = parse_access_log(*node);
         if (auto node = top.get("admin")) {
@@ -469,6 +480,7 @@ class Parser {
         positive("connect_timeout", limits.connect_timeout);
         positive("idle_timeout", limits.idle_timeout);
         positive("backend_timeout", limits.backend_timeout);
+        positive("backend_keepalive_timeout", limits.backend_keepalive_timeout);
         positive("admin_timeout", limits.admin_timeout);
         if (auto value = fields.get("admin_max_connections")) {
             limits.admin_max_connections =

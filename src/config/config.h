@@ -60,6 +60,9 @@ struct Limits {
     // After termination: how long a site's backend may take to accept the connection, take the
     // request or send the next bytes of its answer (504 if it has not answered at all).
     std::chrono::milliseconds backend_timeout{60000};
+    // How long an idle kept-alive connection to a site's backend waits in the pool for a next
+    // request (see Config::backend_keepalive) before it is closed.
+    std::chrono::milliseconds backend_keepalive_timeout{60000};
     std::size_t max_connections = 20000;
     std::chrono::milliseconds drain_timeout{10000};
     // The admin console: a connection that has not sent a whole request (or read its answer)
@@ -84,6 +87,10 @@ struct Config {
     std::vector<http::Site> sites;
     std::string backend_sni;      // SNI sent to https:// site backends; empty: none (legacy server)
     bool backend_verify = false;  // verify https:// site backends' certificates
+    // After termination, idle keep-alive connections kept per site backend and worker thread for
+    // the next request, from any client (nginx's upstream `keepalive`); 0: a new connection for
+    // every client connection.
+    std::size_t backend_keepalive = 32;
     Limits limits;
     std::string access_log = "stdout";  // "stdout", "off", or a path (resolved)
     // The admin console listener: default 127.0.0.1:9443, `admin: off` disables it.

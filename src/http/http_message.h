@@ -103,6 +103,11 @@ class MessageParser {
 // answers it itself, as HTTP.sys does, so the client never waits on a backend that may not.
 bool expects_continue(const MessageHead& head);
 
+// RFC 9110 9.2.2: GET, HEAD, OPTIONS, TRACE, PUT, DELETE (case-sensitive, as methods are).
+bool is_idempotent(std::string_view method);
+// Whether a request head announces a body: Transfer-Encoding, or a Content-Length other than 0.
+bool has_body(const MessageHead& request);
+
 // The request head the proxy sends to a site's backend: the request line and headers as the
 // client sent them, minus hop-by-hop headers (Connection, Keep-Alive, Proxy-Connection, TE,
 // Upgrade unless it is a WebSocket upgrade) and "Expect: 100-continue" (answered by the proxy),

@@ -257,33 +257,50 @@ void TlsSession::on_request_head() {
         }
         self->send_to_backend(0, false);
     };
-    if (backend_ && backend_site_ == route.site && backend_->is_open()) {
+    backend_url_ = url;
+    // A request without a body whose method is idempotent (RFC 9110 9.2.2) may be sent again on
+    // a new connection when a reused one fails before any answer: the backend may have closed it
+    // just as the request went out. Nothing else is ever sent twice.
+    resend_.clear();
+    if (http::is_idempotent(head.method) && !http::has_body(head)) resend_ = head_out_;
+    if (auto idle = worker_.backend_pool().take(*runtime_, *url)) {
+        backend_ = std::move(idle);
+        backend_reused_ = true;
+        acked_backend_ = 0;
+        ++worker_.stats().backend_connections_reused;
         go();
         return;
     }
-    backend_site_ = route.site;
-    backend_ = std::make_unique<BackendConnection>(worker_.io(), *runtime_, *url);
+    connect_backend(std::move(go));
+}
+
+// A new connection to backend_url_, then `go`; 502 when it cannot be had.
+void TlsSession::connect_backend(std::function<void()> go) {
+    backend_ = std::make_unique<BackendConnection>(worker_.io(), *runtime_, *backend_url_);
+    backend_reused_ = false;
     acked_backend_ = 0;
+    ++worker_.stats().backend_connections_new;
     auto started = std::chrono::steady_clock::now();
     wait_for(Waiting::backend_connect);
-    backend_->async_connect([self = shared_from_this(), go, started](const error_code& ec) {
-        if (self->closing_ || self->waiting_ != Waiting::backend_connect) return;  // gave up
-        self->last_activity_ = std::chrono::steady_clock::now();
-        self->worker_.stats().backend_connect_seconds.observe(
-            std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
-        if (ec) {
-            self->trace_.end(
-                ConnectionResult::backend_down,
-                fmt::format("connect to {}: {}", self->trace_.log.backend, tls_error_text(ec)));
-            self->backend_.reset();
-            self->answer(
-                http::simple_response(502, "Bad Gateway", "text/plain",
-                                      "Bad Gateway: the site's backend is down\r\n", false),
-                true);
-            return;
-        }
-        go();
-    });
+    backend_->async_connect(
+        [self = shared_from_this(), go = std::move(go), started](const error_code& ec) {
+            if (self->closing_ || self->waiting_ != Waiting::backend_connect) return;  // gave up
+            self->last_activity_ = std::chrono::steady_clock::now();
+            self->worker_.stats().backend_connect_seconds.observe(
+                std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+            if (ec) {
+                self->trace_.end(
+                    ConnectionResult::backend_down,
+                    fmt::format("connect to {}: {}", self->trace_.log.backend, tls_error_text(ec)));
+                self->backend_.reset();
+                self->answer(
+                    http::simple_response(502, "Bad Gateway", "text/plain",
+                                          "Bad Gateway: the site's backend is down\r\n", false),
+                    true);
+                return;
+            }
+            go();
+        });
 }
 
 // Sends the pending rewritten head (if any) and the next `body_bytes` at in_begin_ to the
@@ -410,8 +427,16 @@ void TlsSession::answer(std::string response, bool close_after) {
 void TlsSession::end_exchange(bool backend_keep_alive) {
     ++trace_.log.requests;
     out_.release();
-    if (!backend_keep_alive && backend_) {
-        backend_->close();
+    if (backend_) {
+        // Whole exchange (the request was whole before its answer was read), both ends keep the
+        // connection: the next request to this backend, from any client, may use it.
+        // A 101 turned the connection into something else.
+        if (backend_keep_alive && phase_ == Phase::response && !worker_.draining() &&
+            response_.head().status != 101) {
+            worker_.backend_pool().give_back(runtime_, *backend_url_, std::move(backend_));
+        } else {
+            backend_->close();
+        }
         backend_.reset();
     }
     if (!request_keep_alive_ || (phase_ == Phase::response && !backend_keep_alive) ||
@@ -448,6 +473,19 @@ void TlsSession::shut_down(ConnectionResult result, std::string why) {
 // The backend failed (an error, or its EOF before the answer was whole): the client gets a 502 if
 // no byte of an answer went out yet, as nginx and HAProxy answer; otherwise it can only be closed.
 void TlsSession::backend_failed(const error_code& ec, std::string_view doing) {
+    if (backend_reused_ && !response_started_ && !resend_.empty() &&
+        ec != asio::error::operation_aborted) {
+        // A kept-alive connection the backend closed as the request went out: once more on a
+        // new connection (see resend_).
+        backend_->close();
+        head_out_ = std::move(resend_);
+        resend_.clear();
+        const bool request_complete = phase_ == Phase::response;
+        connect_backend([self = shared_from_this(), request_complete] {
+            self->send_to_backend(0, request_complete);
+        });
+        return;
+    }
     if (is_eof(ec)) {
         give_up_backend(ConnectionResult::backend_error,
                         response_started_ ? "the backend ended its response early"

@@ -5,6 +5,7 @@
 // lab responder when the config has no sites.
 #include <array>
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -56,6 +57,7 @@ class TlsSession : public std::enable_shared_from_this<TlsSession> {
     void parse_request();
     void on_request_head();
     void on_request_complete();
+    void connect_backend(std::function<void()> go);
     void send_to_backend(std::size_t body_bytes, bool request_complete);
     void read_response();
     void on_response_data(std::size_t n);
@@ -94,8 +96,12 @@ class TlsSession : public std::enable_shared_from_this<TlsSession> {
     std::string head_out_;   // a rewritten request head, or a response we generated
     bool request_keep_alive_ = true;
     bool parse_empty_ = false;  // parse once more even without new bytes (just after a head)
+    // The backend connection of the exchange in progress: taken from the worker's pool or
+    // opened for it, given back (or closed) when the exchange ends.
     std::unique_ptr<BackendConnection> backend_;
-    const http::Site* backend_site_ = nullptr;
+    const http::BackendUrl* backend_url_ = nullptr;  // the current request's backend
+    bool backend_reused_ = false;                    // backend_ came from the pool
+    std::string resend_;  // the request's head, when it may be sent again (backend_failed)
     std::chrono::steady_clock::time_point last_activity_, handshake_started_;
     Waiting waiting_ = Waiting::client_read;
     bool watching_ = false;          // the timer watches for idleness (after the handshake)

@@ -40,6 +40,7 @@ Worker::~Worker() {
     work_.reset();
     acceptors_.clear();
     tick_.reset();
+    backend_pool_.clear();
     io_.reset();
 }
 
@@ -198,7 +199,9 @@ void Worker::start() {
 void Worker::tick() {
     tick_->expires_after(std::chrono::seconds(1));
     tick_->async_wait([this](const error_code& ec) {
-        if (!ec && !draining_) tick();
+        if (ec || draining_) return;
+        backend_pool_.sweep(runtime_.get(), BackendPool::Clock::now());
+        tick();
     });
 }
 
@@ -215,6 +218,7 @@ void Worker::drain() {
     asio::post(*io_, [this] {
         draining_ = true;
         tick_->cancel();  // a pending timer would keep the io_context, and the thread, alive
+        backend_pool_.clear();
         error_code ignored;
         for (auto& a : acceptors_) a->acceptor.close(ignored);
         if (live_ == 0) work_.reset();

@@ -15,6 +15,7 @@
 #include <boost/asio/steady_timer.hpp>
 
 #include "proxy/access_log.h"
+#include "proxy/backend_pool.h"
 #include "proxy/buffer_pool.h"
 #include "proxy/runtime.h"
 #include "stats/stats.h"
@@ -58,6 +59,8 @@ class Worker {
     stats::Stats stats_snapshot() const;
     // I/O buffers for this worker's connections, borrowed while bytes move (worker thread only).
     BufferPool& buffers() { return buffers_; }
+    // Idle keep-alive connections to sites' backends, for this worker's requests.
+    BackendPool& backend_pool() { return backend_pool_; }
     // Counts and logs a connection that ended (ConnectionTrace calls it), and frees its slot.
     void connection_ended(const ConnectionLog& log);
     const std::shared_ptr<const Runtime>& runtime() const { return runtime_; }
@@ -87,7 +90,8 @@ class Worker {
     std::unique_ptr<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>> work_;
     std::thread thread_;
     stats::Stats stats_;
-    BufferPool buffers_;  // outlives the connections: they end with io_, in ~Worker
+    BufferPool buffers_;        // outlives the connections: they end with io_, in ~Worker
+    BackendPool backend_pool_;  // emptied in ~Worker before io_ goes: its sockets use io_
 };
 
 }  // namespace snibind::proxy

@@ -16,6 +16,8 @@ void Stats::merge(const Stats& o) {
     accept_fd_exhausted += o.accept_fd_exhausted;
     handshakes += o.handshakes;
     requests += o.requests;
+    backend_connections_new += o.backend_connections_new;
+    backend_connections_reused += o.backend_connections_reused;
     for (std::size_t i = 0; i < decisions_by_step.size(); ++i)
         decisions_by_step[i] += o.decisions_by_step[i];
     for (std::size_t i = 0; i < decisions_by_outcome.size(); ++i)

@@ -48,6 +48,10 @@ struct Stats {
     std::uint64_t accept_fd_exhausted = 0;
     std::uint64_t handshakes = 0;  // completed TLS handshakes (terminate)
     std::uint64_t requests = 0;    // HTTP requests after termination
+    // Connections to sites' backends after termination that a request used: opened for it, or
+    // taken idle from the worker's keep-alive pool (proxy/backend_pool.h). A request retried
+    // on a new connection after a reused one failed counts once more in `new`.
+    std::uint64_t backend_connections_new = 0, backend_connections_reused = 0;
     // Decisions: by the step that decided, and by outcome (selected, rejected, no_match, failed).
     std::array<std::uint64_t, kStepCount> decisions_by_step{};
     std::array<std::uint64_t, 4> decisions_by_outcome{};

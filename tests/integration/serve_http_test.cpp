@@ -267,6 +267,10 @@ class HttpBackend {
                 return;  // closed by the caller: a TCP reset
             }
             if (head.path() == "/close") return;
+            // A kept-alive connection the backend closes as the next request comes (its own
+            // keep-alive timeout running out just then): no answer, on a connection that has
+            // answered before.
+            if (head.path() == "/close-if-reused" && request > 0) return;
             if (head.path() == "/bad-answer") {
                 peer.write("HTTP/1.1 200 OK\r\nX-A : b\r\nContent-Length: 0\r\n\r\n");
                 return;
@@ -449,7 +453,7 @@ class ServeHttp : public ::testing::Test {
 
     // Starts snibind serve listening on 127.0.0.1 and 127.0.0.2, terminating everything with
     // front_ (which names every host the tests use), with `body` (sites, ...) appended.
-    ServeProcess& start(const std::string& body) {
+    ServeProcess& start(const std::string& body, std::vector<std::string> args = {}) {
         stop();
         auto path = dir_.path() / "config.yaml";
         std::ofstream(path) << "limits: { " << limits_ << " }\n"
@@ -457,7 +461,7 @@ class ServeHttp : public ::testing::Test {
                             << "\"]\nrecords:\n  \"ipport=0.0.0.0:" << port_
                             << "\": { certificate: " << front_.pem.string() << " }\n"
                             << body;
-        serve_ = std::make_unique<ServeProcess>(path);
+        serve_ = std::make_unique<ServeProcess>(path, std::move(args));
         return *serve_;
     }
 
@@ -680,6 +684,75 @@ TEST_F(ServeHttp, BackendClosingAKeptAliveConnectionIsReconnected) {
     ASSERT_EQ(log.size(), 1u);
     EXPECT_EQ(field(log[0], "requests"), "2");
     EXPECT_EQ(field(log[0], "result"), "closed") << field(log[0], "why");
+}
+
+// Issue 12: a backend connection outlives the client connection that opened it. One worker (so
+// one pool): each client connection sends one request, and the backend sees one connection for
+// all of them; /metrics counts one new and the others reused.
+TEST_F(ServeHttp, BackendConnectionsAreReusedAcrossClients_Issue12) {
+    auto& site1 = backend("site1");
+    const std::uint16_t admin = free_port();
+    start("admin: \"127.0.0.1:" + std::to_string(admin) + "\"\nsites:\n" +
+              site("site1", binding("site1.test"), site1.url()),
+          {"--threads", "1"});
+    for (int i = 1; i <= 3; ++i) {
+        TlsClient client(pki_.ca_pem(), "site1.test", port_);
+        auto r = client.exchange("GET /c" + std::to_string(i) +
+                                 " HTTP/1.1\r\nHost: site1.test\r\nConnection: close\r\n\r\n");
+        ASSERT_NE(r.find("HTTP/1.1 200 OK"), std::string::npos) << r;
+        EXPECT_NE(r.find("\nconnection 1\n"), std::string::npos) << r;
+        EXPECT_NE(r.find("\nrequest " + std::to_string(i) + "\n"), std::string::npos) << r;
+    }
+    EXPECT_EQ(site1.connections_accepted(), 1);
+    auto metrics = test::curl({"-s", "http://127.0.0.1:" + std::to_string(admin) + "/metrics"});
+    EXPECT_NE(metrics.out.find("snibind_backend_connections_total{how=\"new\"} 1\n"),
+              std::string::npos)
+        << metrics.out;
+    EXPECT_NE(metrics.out.find("snibind_backend_connections_total{how=\"reused\"} 2\n"),
+              std::string::npos)
+        << metrics.out;
+}
+
+// `backend_keepalive: 0`: every client connection opens its own backend connection.
+TEST_F(ServeHttp, BackendKeepaliveZeroKeepsNoIdleConnection_Issue12) {
+    auto& site1 = backend("site1");
+    start("backend_keepalive: 0\nsites:\n" + site("site1", binding("site1.test"), site1.url()),
+          {"--threads", "1"});
+    for (int i = 1; i <= 2; ++i) {
+        TlsClient client(pki_.ca_pem(), "site1.test", port_);
+        auto r = client.exchange("GET /c HTTP/1.1\r\nHost: site1.test\r\n\r\n");
+        EXPECT_NE(r.find("\nconnection " + std::to_string(i) + "\n"), std::string::npos) << r;
+    }
+    EXPECT_EQ(site1.connections_accepted(), 2);
+}
+
+// A reused connection that the backend closes as a request arrives (no answer): a GET is sent
+// again on a new connection and answered; a request with a body is never sent twice (502).
+TEST_F(ServeHttp, AReusedConnectionTheBackendDropsIsRetriedOnlyForIdempotentRequests_Issue12) {
+    auto& site1 = backend("site1");
+    start("sites:\n" + site("site1", binding("site1.test"), site1.url()), {"--threads", "1"});
+    auto exchange = [&](const std::string& request) {
+        TlsClient client(pki_.ca_pem(), "site1.test", port_);
+        return client.exchange(request);
+    };
+    const std::string get = "GET /close-if-reused HTTP/1.1\r\nHost: site1.test\r\n\r\n";
+    ASSERT_NE(exchange(get).find("\nconnection 1\n"), std::string::npos);
+    auto retried = exchange(get);  // pooled connection 1 drops it; connection 2 answers
+    EXPECT_NE(retried.find("HTTP/1.1 200 OK"), std::string::npos) << retried;
+    EXPECT_NE(retried.find("\nconnection 2\n"), std::string::npos) << retried;
+    EXPECT_EQ(site1.connections_accepted(), 2);
+
+    auto posted = exchange(
+        "POST /close-if-reused HTTP/1.1\r\nHost: site1.test\r\nContent-Length: 1\r\n\r\nx");
+    EXPECT_NE(posted.find("HTTP/1.1 502 Bad Gateway"), std::string::npos) << posted;
+    EXPECT_EQ(site1.connections_accepted(), 2);  // not sent again on a new one
+
+    auto log = access_log();
+    ASSERT_EQ(log.size(), 3u);
+    std::vector<std::string> results;
+    for (const auto& line : log) results.push_back(field(line, "result"));
+    std::sort(results.begin(), results.end());
+    EXPECT_EQ(results, (std::vector<std::string>{"backend_error", "closed", "closed"}));
 }
 
 // Pipelined requests (sent together, before any answer) are each routed and answered in order.

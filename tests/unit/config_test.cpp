@@ -264,6 +264,17 @@ TEST(ConfigGood, HandshakeAndConnectTimeoutsDefaultToHelloTimeout) {
     EXPECT_EQ(own.limits.connect_timeout, std::chrono::seconds(7));
 }
 
+// Issue 12: idle backend connections kept per backend and worker (nginx's upstream keepalive).
+TEST(ConfigGood, BackendKeepalive) {
+    Config defaults = parse_ok(minimal());
+    EXPECT_EQ(defaults.backend_keepalive, 32u);
+    EXPECT_EQ(defaults.limits.backend_keepalive_timeout, std::chrono::seconds(60));
+    Config set =
+        parse_ok(minimal("backend_keepalive: 0\nlimits: { backend_keepalive_timeout: 4s }\n"));
+    EXPECT_EQ(set.backend_keepalive, 0u);
+    EXPECT_EQ(set.limits.backend_keepalive_timeout, std::chrono::seconds(4));
+}
+
 TEST(ConfigGood, ListenMapFormAdminAndBackendSettings) {
     Config c = parse_ok(R"(listen:
   - "127.0.0.1:8443"
@@ -463,6 +474,10 @@ TEST(ConfigBad, LineAndReason) {
          "limits.max_hello_bytes: '65537' is not a number 512-65536"},
         {"max_connections not a number", minimal("limits: { max_connections: many }\n"), 2,
          "limits.max_connections: 'many' is not a number"},
+        {"backend_keepalive negative", minimal("backend_keepalive: -1\n"), 2,
+         "backend_keepalive: '-1' is not a number 0-100000"},
+        {"backend_keepalive_timeout zero", minimal("limits: { backend_keepalive_timeout: 0s }\n"),
+         2, "limits.backend_keepalive_timeout: must be more than 0"},
         {"bad record key: no port", minimal("records:\n  \"ipport=127.0.0.1\": {}\n"), 3,
          "records: 'ipport=127.0.0.1': '127.0.0.1' has no ':port'"},
         {"bad record key: no '='", minimal("records:\n  \"127.0.0.1:443\": {}\n"), 3,

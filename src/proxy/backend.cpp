@@ -14,13 +14,10 @@ using boost::system::error_code;
 
 BackendConnection::BackendConnection(asio::io_context& io, const Runtime& runtime,
                                      const BackendUrl& url)
-    : runtime_(runtime), url_(url), stream_(std::in_place_index<0>, io), resolver_(io) {
-    if (url_.tls) stream_.emplace<TlsStream>(io, *runtime_.backend_context);
-}
+    : runtime_(runtime), url_(url), socket_(io), resolver_(io) {}
 
 asio::ip::tcp::socket& BackendConnection::socket() {
-    if (auto* tls = std::get_if<TlsStream>(&stream_)) return tls->next_layer();
-    return std::get<asio::ip::tcp::socket>(stream_);
+    return tls_ ? tls_->next_layer() : socket_;
 }
 
 bool BackendConnection::is_open() const {
@@ -60,14 +57,16 @@ void BackendConnection::on_connected(const error_code& ec,
     if (ec) return done(ec);
     error_code ignored;
     socket().set_option(asio::ip::tcp::no_delay(true), ignored);
-    auto* tls = std::get_if<TlsStream>(&stream_);
-    if (!tls) return done(ec);
+    if (!url_.tls) return done(ec);
+    tls_ = std::make_unique<transport::TlsStream>(std::move(socket_),
+                                                  runtime_.backend_context->native_handle(),
+                                                  transport::TlsStream::Side::client);
     // A legacy server: no SNI unless backend_sni names one; verified only when asked.
     const std::string& sni = runtime_.config().backend_sni;
-    if (!sni.empty()) SSL_set_tlsext_host_name(tls->native_handle(), sni.c_str());
+    if (!sni.empty()) SSL_set_tlsext_host_name(tls_->native_handle(), sni.c_str());
     if (runtime_.config().backend_verify)
-        SSL_set1_host(tls->native_handle(), (sni.empty() ? url_.host : sni).c_str());
-    tls->async_handshake(asio::ssl::stream_base::client, std::move(done));
+        SSL_set1_host(tls_->native_handle(), (sni.empty() ? url_.host : sni).c_str());
+    tls_->async_handshake(std::move(done));
 }
 
 void BackendConnection::close() {

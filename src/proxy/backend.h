@@ -5,14 +5,13 @@
 #include <memory>
 #include <optional>
 #include <string>
-#include <variant>
 
 #include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/ssl/stream.hpp>
 #include <boost/asio/write.hpp>
 
 #include "http/backend_url.h"
 #include "proxy/runtime.h"
+#include "transport/tls_stream.h"
 
 namespace snibind::proxy {
 
@@ -28,14 +27,13 @@ class BackendConnection {
     // The stream's own operations, whichever stream it is; the handler is passed through as is.
     template <typename Handler>
     void async_read_some(boost::asio::mutable_buffer buffer, Handler&& done) {
-        std::visit([&](auto& s) { s.async_read_some(buffer, std::forward<Handler>(done)); },
-                   stream_);
+        if (tls_) return tls_->async_read_some(buffer, std::forward<Handler>(done));
+        socket_.async_read_some(buffer, std::forward<Handler>(done));
     }
     template <typename Buffers, typename Handler>
     void async_write(const Buffers& buffers, Handler&& done) {
-        std::visit(
-            [&](auto& s) { boost::asio::async_write(s, buffers, std::forward<Handler>(done)); },
-            stream_);
+        if (tls_) return boost::asio::async_write(*tls_, buffers, std::forward<Handler>(done));
+        boost::asio::async_write(socket_, buffers, std::forward<Handler>(done));
     }
     // Closes the socket and stops a name resolution in progress: every pending operation ends
     // with operation_aborted.
@@ -44,14 +42,14 @@ class BackendConnection {
     int native_handle() { return socket().native_handle(); }
 
   private:
-    using TlsStream = boost::asio::ssl::stream<boost::asio::ip::tcp::socket>;
     boost::asio::ip::tcp::socket& socket();
     void on_connected(const boost::system::error_code& ec,
                       std::function<void(const boost::system::error_code&)> done);
 
     const Runtime& runtime_;
     const BackendUrl& url_;
-    std::variant<boost::asio::ip::tcp::socket, TlsStream> stream_;
+    boost::asio::ip::tcp::socket socket_;        // until an https:// handshake starts
+    std::unique_ptr<transport::TlsStream> tls_;  // then the socket is the stream's
     boost::asio::ip::tcp::resolver resolver_;
 };
 

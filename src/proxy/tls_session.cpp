@@ -8,7 +8,6 @@
 #include <nlohmann/json.hpp>
 
 #include "proxy/tcp_progress.h"
-#include "proxy/tls_engine_buffers.h"
 #include "proxy/tls_policy.h"
 #include "report/json_output.h"
 
@@ -33,6 +32,15 @@ bool is_eof(const error_code& ec) {
     return ec == asio::error::eof || ec == ssl::error::stream_truncated;
 }
 
+// The TLS bytes of what the connection read: [hello_offset, size) (a PROXY header may precede
+// them), moved to the front of the same buffer.
+std::vector<std::uint8_t> tls_bytes(std::vector<std::uint8_t> received, std::size_t size,
+                                    std::size_t hello_offset) {
+    received.resize(size);
+    received.erase(received.begin(), received.begin() + static_cast<std::ptrdiff_t>(hello_offset));
+    return received;
+}
+
 }  // namespace
 
 TlsSession::TlsSession(Worker& worker, asio::ip::tcp::socket socket,
@@ -42,15 +50,13 @@ TlsSession::TlsSession(Worker& worker, asio::ip::tcp::socket socket,
                        std::shared_ptr<const certs::Certificate> certificate, ssl::context& context,
                        const ClientHello& hello)
     : worker_(worker),
-      stream_(std::move(socket), context),
+      stream_(std::move(socket), context.native_handle(), transport::TlsStream::Side::server,
+              tls_bytes(std::move(received), size, hello_offset)),
       timer_(worker.io()),
       runtime_(std::move(runtime)),
       trace_(std::move(trace)),
       decision_(decision),
-      certificate_(std::move(certificate)),
-      received_(std::move(received)),
-      size_(size),
-      hello_offset_(hello_offset) {
+      certificate_(std::move(certificate)) {
     if (runtime_->model->lab_responder)
         for (std::size_t i = 0; i < hello.alpn_count(); ++i)
             alpn_offered_.emplace_back(report::printable(hello.alpn(i)));
@@ -67,10 +73,10 @@ void TlsSession::start() {
         SSL_set_verify(ssl, SSL_VERIFY_PEER, [](int, X509_STORE_CTX*) { return 1; });
     }
     if (!(decision_.flags & kEnableSessionTicket)) SSL_set_options(ssl, SSL_OP_NO_TICKET);
-    // Asio turns SSL_MODE_RELEASE_BUFFERS on, which makes OpenSSL free its 17 KB record
-    // buffers after every record and allocate them again for the next: during a handshake, a
-    // dozen large allocations that also make glibc consolidate its heap. They are kept until the
-    // handshake is done; on_handshake turns the mode back on for the idle keep-alive time.
+    // OpenSSL frees its 17 KB record buffers after every record with SSL_MODE_RELEASE_BUFFERS and
+    // allocates them again for the next: during a handshake, a dozen large allocations that also
+    // make glibc consolidate its heap. They are kept until the handshake is done; on_handshake
+    // turns the mode back on for the idle keep-alive time.
     SSL_clear_mode(ssl, SSL_MODE_RELEASE_BUFFERS);
 
     last_activity_ = handshake_started_ = std::chrono::steady_clock::now();
@@ -81,13 +87,10 @@ void TlsSession::start() {
                         "the TLS handshake did not finish in time");
     });
     stream_.async_handshake(
-        ssl::stream_base::server,
-        asio::buffer(received_.data() + hello_offset_, size_ - hello_offset_),
-        [self = shared_from_this()](const error_code& ec, std::size_t) { self->on_handshake(ec); });
+        [self = shared_from_this()](const error_code& ec) { self->on_handshake(ec); });
 }
 
 void TlsSession::on_handshake(const error_code& ec) {
-    received_ = {};
     timer_.cancel();
     if (ec) {
         if (!closing_) shut_down(ConnectionResult::tls_error, tls_error_text(ec));
@@ -144,15 +147,14 @@ void TlsSession::read_request_bytes() {
 }
 
 // Between requests (and before the first), with nothing left to parse: wait for the client on
-// the socket itself, holding neither an HTTP buffer nor the TLS stream's, unless the stream
-// already has bytes of the next request.
+// the socket itself, holding no HTTP buffer (nor, with SSL_MODE_RELEASE_BUFFERS, a TLS record
+// buffer), unless the stream already has bytes of the next request.
 void TlsSession::wait_request() {
     in_.release();
-    if (TlsEngineBuffers::input_pending(stream_)) {
+    if (stream_.input_pending()) {
         read_request_bytes();
         return;
     }
-    TlsEngineBuffers::park(stream_);
     wait_for(Waiting::client_read);
     stream_.next_layer().async_wait(
         asio::socket_base::wait_read, [self = shared_from_this()](const error_code& ec) {
@@ -162,7 +164,6 @@ void TlsSession::wait_request() {
                     self->shut_down(ConnectionResult::client_error, ec.message());
                 return;
             }
-            TlsEngineBuffers::unpark(self->stream_);
             self->read_request_bytes();
         });
 }
@@ -455,7 +456,6 @@ void TlsSession::shut_down(ConnectionResult result, std::string why) {
     closing_ = true;
     trace_.end(result, std::move(why));
     if (backend_) backend_->close();
-    TlsEngineBuffers::unpark(stream_);
     // close_notify, then close; a peer that never answers is cut off by the timer.
     timer_.expires_after(std::chrono::seconds(1));
     timer_.async_wait([self = shared_from_this()](const error_code& ec) {

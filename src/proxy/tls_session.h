@@ -11,7 +11,7 @@
 #include <vector>
 
 #include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/ssl/stream.hpp>
+#include <boost/asio/ssl/context.hpp>
 #include <boost/asio/steady_timer.hpp>
 
 #include "http/http_message.h"
@@ -19,6 +19,7 @@
 #include "proxy/buffer_pool.h"
 #include "proxy/connection_trace.h"
 #include "tls/client_hello_reader.h"
+#include "transport/tls_stream.h"
 
 namespace snibind::proxy {
 
@@ -75,14 +76,12 @@ class TlsSession : public std::enable_shared_from_this<TlsSession> {
     std::string lab_response_body(bool json);
 
     Worker& worker_;
-    boost::asio::ssl::stream<boost::asio::ip::tcp::socket> stream_;
+    transport::TlsStream stream_;
     boost::asio::steady_timer timer_;
     std::shared_ptr<const Runtime> runtime_;
     ConnectionTrace trace_;
     Decision decision_;
     std::shared_ptr<const certs::Certificate> certificate_;
-    std::vector<std::uint8_t> received_;  // the hello, until the handshake has used it
-    std::size_t size_, hello_offset_;
     std::vector<std::string> alpn_offered_;  // for the lab responder only
 
     Phase phase_ = Phase::head;

@@ -1,0 +1,99 @@
+#pragma once
+// A TLS connection that snibind drives itself over a TCP socket, as HAProxy's ssl_sock.c does:
+// OpenSSL reads and writes the socket directly through a small BIO of ours, which first serves
+// the bytes the proxy read before TLS began (the ClientHello that selection needed), then the
+// socket. No BIO pair and no engine buffers between OpenSSL and the socket (asio::ssl::stream
+// copies every record through both, and keeps four 17 KiB buffers for a connection's whole
+// life), no non-blocking mode to set (MSG_DONTWAIT), nothing of Asio's private state: the
+// socket is only waited on (async_wait), which Asio's public API offers. An idle connection
+// holds no record buffer (SSL_MODE_RELEASE_BUFFERS) and no buffer of ours.
+//
+// The operations have Asio's shapes (async_read_some and async_write_some make it an
+// AsyncRead/WriteStream, so asio::async_write works on it) and report Asio's error codes:
+// asio::error::eof for a close_notify, ssl::error::stream_truncated for an EOF without one,
+// ssl category codes (ERR_get_error) for TLS errors, system codes for socket errors. A handler
+// never runs inside the call that starts its operation. One read and one write may be under
+// way at a time (a handshake or shutdown counts as both).
+#include <openssl/ssl.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <utility>
+#include <vector>
+
+#include <boost/asio/buffer.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+
+namespace snibind::transport {
+
+class TlsStream {
+  public:
+    using executor_type = boost::asio::ip::tcp::socket::executor_type;
+    using Handler = std::function<void(const boost::system::error_code&, std::size_t)>;
+    enum class Side { client, server };
+
+    // A new SSL of `context` (the caller keeps the context alive as long as the stream).
+    // `prefix`: bytes already read from the socket, which the TLS connection reads first.
+    TlsStream(boost::asio::ip::tcp::socket socket, SSL_CTX* context, Side side,
+              std::vector<std::uint8_t> prefix = {});
+    ~TlsStream();
+    TlsStream(const TlsStream&) = delete;
+    TlsStream& operator=(const TlsStream&) = delete;
+
+    SSL* native_handle() { return ssl_.get(); }
+    boost::asio::ip::tcp::socket& next_layer() { return socket_; }
+    executor_type get_executor() { return socket_.get_executor(); }
+    // Whether a read would return bytes without the socket: the rest of a record OpenSSL has,
+    // or prefix bytes not yet read.
+    bool input_pending() const;
+
+    void async_handshake(std::function<void(const boost::system::error_code&)> done);
+    // Sends close_notify and waits for the peer's (or its EOF): the caller bounds the wait.
+    void async_shutdown(std::function<void(const boost::system::error_code&)> done);
+
+    template <typename MutableBuffers, typename ReadHandler>
+    void async_read_some(const MutableBuffers& buffers, ReadHandler&& handler) {
+        boost::asio::mutable_buffer b = first(buffers);
+        start(Op::read, b.data(), b.size(), wrap(std::forward<ReadHandler>(handler)));
+    }
+    template <typename ConstBuffers, typename WriteHandler>
+    void async_write_some(const ConstBuffers& buffers, WriteHandler&& handler) {
+        boost::asio::const_buffer b = first(buffers);
+        start(Op::write, const_cast<void*>(b.data()), b.size(),
+              wrap(std::forward<WriteHandler>(handler)));
+    }
+
+    struct Prefix;  // what the BIO reads from (tls_stream.cpp)
+
+  private:
+    enum class Op { handshake, read, write, shutdown };
+
+    template <typename Buffers>
+    static auto first(const Buffers& buffers) {
+        for (auto it = boost::asio::buffer_sequence_begin(buffers);
+             it != boost::asio::buffer_sequence_end(buffers); ++it)
+            if (it->size() != 0) return *it;
+        return *boost::asio::buffer_sequence_begin(buffers);
+    }
+    // std::function needs a copyable target; Asio's composed handlers (async_write's) are
+    // move-only, so they are held through a shared pointer.
+    template <typename H>
+    static Handler wrap(H&& handler) {
+        auto held = std::make_shared<std::decay_t<H>>(std::forward<H>(handler));
+        return [held](const boost::system::error_code& ec, std::size_t n) { (*held)(ec, n); };
+    }
+
+    // Runs `op` until it completes or needs the socket, waiting for the socket as OpenSSL asks.
+    void start(Op op, void* data, std::size_t size, Handler done);
+    void attempt(Op op, void* data, std::size_t size, Handler done, bool first);
+    boost::system::error_code error_of(int ssl_error, int saved_errno);
+
+    boost::asio::ip::tcp::socket socket_;
+    std::unique_ptr<Prefix> prefix_;  // the BIO's: the socket, and bytes read before TLS began
+    std::unique_ptr<SSL, decltype(&SSL_free)> ssl_;  // first to go: its BIO reads prefix_
+};
+
+}  // namespace snibind::transport

@@ -155,6 +155,7 @@ void TlsSession::wait_request() {
         read_request_bytes();
         return;
     }
+    stream_.release_buffers();
     wait_for(Waiting::client_read);
     stream_.next_layer().async_wait(
         asio::socket_base::wait_read, [self = shared_from_this()](const error_code& ec) {

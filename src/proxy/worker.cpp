@@ -1,5 +1,7 @@
 #include "proxy/worker.h"
 
+#include <malloc.h>
+
 #include <algorithm>
 #include <optional>
 
@@ -201,8 +203,25 @@ void Worker::tick() {
     tick_->async_wait([this](const error_code& ec) {
         if (ec || draining_) return;
         backend_pool_.sweep(runtime_.get(), BackendPool::Clock::now());
+        give_back_heap();
         tick();
     });
+}
+
+// The server keeps freed heap (M_TRIM_THRESHOLD, server.cpp) so that waves of handshakes do not
+// fault pages in again and again; but after a burst of connections that then sit idle, that heap
+// (some 150 KB per handshake that was in flight) would stay resident for good. So after a second
+// with no new connection on this worker, once per quiet spell, the heap goes back to the kernel:
+// an idle terminated connection then costs what it holds, not the burst it came in with.
+void Worker::give_back_heap() {
+    if (stats_.accepted != accepted_at_last_tick_) {
+        accepted_at_last_tick_ = stats_.accepted;
+        heap_given_back_ = false;
+        return;
+    }
+    if (heap_given_back_) return;
+    malloc_trim(0);
+    heap_given_back_ = true;
 }
 
 void Worker::join() {

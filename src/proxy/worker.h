@@ -71,6 +71,7 @@ class Worker {
     void accept(Acceptor& a);
     void connection_closed();
     void tick();
+    void give_back_heap();
 
     // Destroyed explicitly first in ~Worker, so that connections still pending in it end while
     // the rest of the worker (counters, log) is alive.
@@ -78,7 +79,9 @@ class Worker {
     AccessLog& log_;
     std::shared_ptr<const Runtime> runtime_;
     ConnectionLimit& limit_;
-    std::size_t live_ = 0;  // this worker's share of limit_.open
+    std::size_t live_ = 0;                     // this worker's share of limit_.open
+    std::uint64_t accepted_at_last_tick_ = 0;  // give_back_heap(): quiet since the last tick?
+    bool heap_given_back_ = true;
     bool draining_ = false;
     std::vector<std::unique_ptr<Acceptor>> acceptors_;
     // Fires every second while the worker accepts, and does nothing. Asio reprograms its timerfd

@@ -118,6 +118,10 @@ bool TlsStream::input_pending() const {
     return SSL_has_pending(ssl_.get()) != 0 || prefix_->read < prefix_->bytes.size();
 }
 
+void TlsStream::release_buffers() {
+    SSL_free_buffers(ssl_.get());  // refuses (returns 0) while a buffer holds data
+}
+
 void TlsStream::async_handshake(std::function<void(const error_code&)> done) {
     start(Op::handshake, nullptr, 0,
           [done = std::move(done)](const error_code& ec, std::size_t) { done(ec); });

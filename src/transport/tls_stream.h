@@ -20,6 +20,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -49,6 +50,10 @@ class TlsStream {
     // Whether a read would return bytes without the socket: the rest of a record OpenSSL has,
     // or prefix bytes not yet read.
     bool input_pending() const;
+    // Frees OpenSSL's record buffers when no record is half read or written: for a connection
+    // about to wait idle. (SSL_MODE_RELEASE_BUFFERS frees them only after a read or write, so the
+    // handshake's would stay.)
+    void release_buffers();
 
     void async_handshake(std::function<void(const boost::system::error_code&)> done);
     // Sends close_notify and waits for the peer's (or its EOF): the caller bounds the wait.
@@ -79,11 +84,16 @@ class TlsStream {
         return *boost::asio::buffer_sequence_begin(buffers);
     }
     // std::function needs a copyable target; Asio's composed handlers (async_write's) are
-    // move-only, so they are held through a shared pointer.
+    // move-only, so they are held through a shared pointer (a copyable one, such as a lambda
+    // holding the session, goes in as it is: no allocation).
     template <typename H>
     static Handler wrap(H&& handler) {
-        auto held = std::make_shared<std::decay_t<H>>(std::forward<H>(handler));
-        return [held](const boost::system::error_code& ec, std::size_t n) { (*held)(ec, n); };
+        if constexpr (std::is_copy_constructible_v<std::decay_t<H>>) {
+            return Handler(std::forward<H>(handler));
+        } else {
+            auto held = std::make_shared<std::decay_t<H>>(std::forward<H>(handler));
+            return [held](const boost::system::error_code& ec, std::size_t n) { (*held)(ec, n); };
+        }
     }
 
     // Runs `op` until it completes or needs the socket, waiting for the socket as OpenSSL asks.

@@ -27,8 +27,10 @@ std::unique_ptr<BackendConnection> BackendPool::take(const Runtime& runtime,
 
 void BackendPool::give_back(std::shared_ptr<const Runtime> runtime, const BackendUrl& url,
                             std::unique_ptr<BackendConnection> connection) {
+    // Whether the backend has closed it since is asked when it is taken (one poll per request,
+    // not two).
     const std::size_t keep = runtime->config().backend_keepalive;
-    if (keep == 0 || !connection->is_open()) {
+    if (keep == 0) {
         connection->close();
         return;
     }

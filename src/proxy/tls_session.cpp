@@ -260,16 +260,16 @@ void TlsSession::on_request_head() {
         self->send_to_backend(0, false);
     };
     backend_url_ = url;
-    // A request without a body whose method is idempotent (RFC 9110 9.2.2) may be sent again on
-    // a new connection when a reused one fails before any answer: the backend may have closed it
-    // just as the request went out. Nothing else is ever sent twice.
     resend_.clear();
-    if (http::is_idempotent(head.method) && !http::has_body(head)) resend_ = head_out_;
     if (auto idle = worker_.backend_pool().take(*runtime_, *url)) {
         backend_ = std::move(idle);
         backend_reused_ = true;
         acked_backend_ = 0;
         ++worker_.stats().backend_connections_reused;
+        // A request without a body whose method is idempotent (RFC 9110 9.2.2) may be sent again
+        // on a new connection when this reused one fails before any answer: the backend may have
+        // closed it just as the request went out. Nothing else is ever sent twice.
+        if (http::is_idempotent(head.method) && !http::has_body(head)) resend_ = head_out_;
         go();
         return;
     }

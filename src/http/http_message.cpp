@@ -393,14 +393,6 @@ bool is_idempotent(std::string_view method) {
     return false;
 }
 
-bool has_body(const MessageHead& request) {
-    for (const auto& [name, value] : request.headers) {
-        if (iequals(name, "transfer-encoding")) return true;
-        if (iequals(name, "content-length") && value != "0") return true;
-    }
-    return false;
-}
-
 std::string backend_request_head(const MessageHead& head, std::string_view client_ip,
                                  std::string_view proto, bool keep_alive) {
     const bool websocket = is_websocket_upgrade(head);

@@ -77,6 +77,8 @@ class MessageParser {
     bool body_chunked() const;
     // Content-Length when given, else -1.
     std::int64_t content_length() const;
+    // After the head: a body follows (chunked, or a Content-Length above 0).
+    bool has_body() const { return body_chunked() || content_length() > 0; }
 
   private:
     friend struct MessageParserCallbacks;
@@ -105,8 +107,6 @@ bool expects_continue(const MessageHead& head);
 
 // RFC 9110 9.2.2: GET, HEAD, OPTIONS, TRACE, PUT, DELETE (case-sensitive, as methods are).
 bool is_idempotent(std::string_view method);
-// Whether a request head announces a body: Transfer-Encoding, or a Content-Length other than 0.
-bool has_body(const MessageHead& request);
 
 // The request head the proxy sends to a site's backend: the request line and headers as the
 // client sent them, minus hop-by-hop headers (Connection, Keep-Alive, Proxy-Connection, TE,

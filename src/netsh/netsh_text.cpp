@@ -254,19 +254,21 @@ class Importer {
         for (std::size_t i = 0; i < records.size(); ++i)
             by_hash[i] = {key_hash(key_view(records[i].key)), static_cast<std::uint32_t>(i)};
         std::sort(by_hash.begin(), by_hash.end());  // records of one hash in file order
+        // Within a run of equal hashes (in file order), the first record whose key an earlier
+        // one of the run has; the smallest such over all runs.
         std::optional<std::pair<std::uint32_t, std::uint32_t>> first;  // (duplicate, original)
         for (std::size_t a = 0, b = 0; a < by_hash.size(); a = b) {
             while (b < by_hash.size() && by_hash[b].first == by_hash[a].first) ++b;
-            for (std::size_t j = a + 1; j < b; ++j) {
-                const std::uint32_t later = by_hash[j].second;
-                if (first && later >= first->first) break;
-                for (std::size_t k = a; k < j; ++k) {
-                    if (records[by_hash[k].second].key == records[later].key) {
-                        first = {later, by_hash[k].second};
-                        break;
-                    }
+            for (std::size_t j = a + 1; j < b && !(first && by_hash[j].second >= first->first);
+                 ++j) {
+                const Record& later = records[by_hash[j].second];
+                auto same = std::find_if(by_hash.begin() + a, by_hash.begin() + j, [&](auto& e) {
+                    return records[e.second].key == later.key;
+                });
+                if (same != by_hash.begin() + j) {
+                    first = {by_hash[j].second, same->second};
+                    break;
                 }
-                if (first && first->first == later) break;
             }
         }
         if (!first) return;

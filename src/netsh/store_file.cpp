@@ -12,6 +12,7 @@
 #include <cerrno>
 #include <charconv>
 #include <cstring>
+#include <memory>
 
 namespace snibind::netsh {
 
@@ -136,9 +137,11 @@ bool read_pieces(const std::filesystem::path& path, FileError& error, std::size_
     const bool sized =
         ::fstat(file.fd, &status) == 0 && S_ISREG(status.st_mode) && status.st_size > 0;
     size(sized ? std::min(static_cast<std::size_t>(status.st_size), limit) : 0);
-    std::vector<char> buffer(std::min<std::size_t>(limit, std::size_t{1} << 20));
+    // Not zero-filled: a small file touches only the pages it needs.
+    const std::size_t capacity = std::min<std::size_t>(limit, std::size_t{1} << 20);
+    auto buffer = std::make_unique_for_overwrite<char[]>(capacity);
     for (std::size_t done = 0; done < limit;) {
-        ssize_t n = ::read(file.fd, buffer.data(), std::min(buffer.size(), limit - done));
+        ssize_t n = ::read(file.fd, buffer.get(), std::min(capacity, limit - done));
         if (n < 0 && errno == EINTR) continue;
         if (n < 0) {
             error = {"read", errno};
@@ -146,7 +149,7 @@ bool read_pieces(const std::filesystem::path& path, FileError& error, std::size_
         }
         if (n == 0) break;
         done += static_cast<std::size_t>(n);
-        if (!consume(std::string_view(buffer.data(), static_cast<std::size_t>(n)))) break;
+        if (!consume(std::string_view(buffer.get(), static_cast<std::size_t>(n)))) break;
     }
     return true;
 }

@@ -4,8 +4,7 @@
 
 namespace snibind::proxy {
 
-std::unique_ptr<BackendConnection> BackendPool::take(const Runtime& runtime,
-                                                     const BackendUrl& url) {
+std::unique_ptr<BackendConnection> BackendPool::take(const BackendUrl& url) {
     auto it = idle_.find(&url);
     if (it == idle_.end()) return nullptr;
     std::vector<Idle>& list = it->second;
@@ -15,7 +14,7 @@ std::unique_ptr<BackendConnection> BackendPool::take(const Runtime& runtime,
         list.pop_back();
         // The backend may have closed it since (its own keep-alive timeout): is_open() asks the
         // kernel whether the peer hung up.
-        if (idle.runtime.get() == &runtime && idle.connection->is_open()) {
+        if (idle.connection->is_open()) {
             found = std::move(idle.connection);
         } else {
             idle.connection->close();
@@ -64,12 +63,6 @@ void BackendPool::clear() {
     for (auto& [url, list] : idle_)
         for (Idle& idle : list) idle.connection->close();
     idle_.clear();
-}
-
-std::size_t BackendPool::size() const {
-    std::size_t n = 0;
-    for (const auto& [url, list] : idle_) n += list.size();
-    return n;
 }
 
 }  // namespace snibind::proxy

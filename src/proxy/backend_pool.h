@@ -20,9 +20,9 @@ class BackendPool {
   public:
     using Clock = std::chrono::steady_clock;
 
-    // An idle connection to `url` (of `runtime`) that the backend has not closed, most recently
-    // used first; nullptr when there is none. Connections the backend closed are dropped here.
-    std::unique_ptr<BackendConnection> take(const Runtime& runtime, const BackendUrl& url);
+    // An idle connection to `url` that the backend has not closed, most recently used first;
+    // nullptr when there is none. Connections the backend closed are dropped here.
+    std::unique_ptr<BackendConnection> take(const BackendUrl& url);
     // Keeps `connection` (idle: no operation pending, its last response whole) for a next
     // request to `url`, or closes it when the runtime keeps none or already keeps as many.
     // `runtime` is kept alive with it: `url` and the connection's TLS context belong to it.
@@ -33,7 +33,6 @@ class BackendPool {
     void sweep(const Runtime* current, Clock::time_point now);
     // Closes every idle connection (drain, stop).
     void clear();
-    std::size_t size() const;
 
   private:
     struct Idle {
@@ -42,7 +41,8 @@ class BackendPool {
         Clock::time_point since;
     };
     // By the backend's URL object: a reload's new runtime has new ones, so its requests never
-    // take an old runtime's connections.
+    // take an old runtime's connections (and an old URL's address is not reused while its
+    // runtime is kept here).
     absl::flat_hash_map<const BackendUrl*, std::vector<Idle>> idle_;
 };
 

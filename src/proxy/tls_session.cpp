@@ -97,6 +97,7 @@ void TlsSession::on_handshake(const error_code& ec) {
         return;
     }
     SSL_set_mode(stream_.native_handle(), SSL_MODE_RELEASE_BUFFERS);
+    stream_.release_buffers();  // the handshake's, which the mode frees only after a record
     ++worker_.stats().handshakes;
     worker_.stats().handshake_seconds.observe(
         std::chrono::duration<double>(std::chrono::steady_clock::now() - handshake_started_)
@@ -155,7 +156,6 @@ void TlsSession::wait_request() {
         read_request_bytes();
         return;
     }
-    stream_.release_buffers();
     wait_for(Waiting::client_read);
     stream_.next_layer().async_wait(
         asio::socket_base::wait_read, [self = shared_from_this()](const error_code& ec) {
@@ -261,7 +261,7 @@ void TlsSession::on_request_head() {
     };
     backend_url_ = url;
     resend_.clear();
-    if (auto idle = worker_.backend_pool().take(*runtime_, *url)) {
+    if (auto idle = worker_.backend_pool().take(*url)) {
         backend_ = std::move(idle);
         backend_reused_ = true;
         acked_backend_ = 0;
@@ -269,7 +269,7 @@ void TlsSession::on_request_head() {
         // A request without a body whose method is idempotent (RFC 9110 9.2.2) may be sent again
         // on a new connection when this reused one fails before any answer: the backend may have
         // closed it just as the request went out. Nothing else is ever sent twice.
-        if (http::is_idempotent(head.method) && !http::has_body(head)) resend_ = head_out_;
+        if (http::is_idempotent(head.method) && !request_.has_body()) resend_ = head_out_;
         go();
         return;
     }

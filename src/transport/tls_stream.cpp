@@ -88,6 +88,21 @@ const BIO_METHOD* socket_method() {
     return method;
 }
 
+// Asio's mapping (asio::ssl::detail::engine), so callers tell a close_notify (eof) from an EOF
+// without one (stream_truncated) the same way for both stacks of streams.
+error_code error_of(int ssl_error, int saved_errno) {
+    if (ssl_error == SSL_ERROR_ZERO_RETURN) return asio::error::eof;
+    if (ssl_error == SSL_ERROR_SYSCALL) {
+        if (saved_errno != 0) return error_code(saved_errno, boost::system::system_category());
+        return asio::ssl::error::stream_truncated;  // EOF with no close_notify
+    }
+    const unsigned long e = ERR_get_error();
+    if (ERR_GET_REASON(e) == SSL_R_UNEXPECTED_EOF_WHILE_READING)
+        return asio::ssl::error::stream_truncated;
+    if (e == 0) return asio::ssl::error::unspecified_system_error;
+    return error_code(static_cast<int>(e), asio::error::get_ssl_category());
+}
+
 }  // namespace
 
 TlsStream::TlsStream(asio::ip::tcp::socket socket, SSL_CTX* context, Side side,
@@ -133,6 +148,11 @@ void TlsStream::async_shutdown(std::function<void(const error_code&)> done) {
 }
 
 void TlsStream::start(Op op, void* data, std::size_t size, Handler done) {
+    if (size == 0 && (op == Op::read || op == Op::write)) {
+        // Nothing to move (Asio's rule for a read or write of an empty buffer).
+        asio::post(socket_.get_executor(), [done = std::move(done)] { done({}, 0); });
+        return;
+    }
     attempt(op, data, size, std::move(done), true);
 }
 
@@ -154,10 +174,10 @@ void TlsStream::attempt(Op op, void* data, std::size_t size, Handler done, bool 
             r = SSL_do_handshake(ssl);
             break;
         case Op::read:
-            r = size == 0 ? 1 : SSL_read(ssl, data, length);
+            r = SSL_read(ssl, data, length);
             break;
         case Op::write:
-            r = size == 0 ? 1 : SSL_write(ssl, data, length);
+            r = SSL_write(ssl, data, length);
             break;
         case Op::shutdown:
             r = SSL_shutdown(ssl);  // 0: ours sent, the peer's not read yet
@@ -169,7 +189,6 @@ void TlsStream::attempt(Op op, void* data, std::size_t size, Handler done, bool 
     std::size_t n = 0;
     if (r > 0) {
         n = op == Op::read || op == Op::write ? static_cast<std::size_t>(r) : 0;
-        if (size == 0) n = 0;
     } else {
         const int ssl_error = SSL_get_error(ssl, r);
         if (ssl_error == SSL_ERROR_WANT_READ || ssl_error == SSL_ERROR_WANT_WRITE) {
@@ -190,21 +209,6 @@ void TlsStream::attempt(Op op, void* data, std::size_t size, Handler done, bool 
         return;
     }
     done(ec, n);
-}
-
-// Asio's mapping (asio::ssl::detail::engine), so callers tell a close_notify (eof) from an EOF
-// without one (stream_truncated) the same way for both stacks of streams.
-error_code TlsStream::error_of(int ssl_error, int saved_errno) {
-    if (ssl_error == SSL_ERROR_ZERO_RETURN) return asio::error::eof;
-    if (ssl_error == SSL_ERROR_SYSCALL) {
-        if (saved_errno != 0) return error_code(saved_errno, boost::system::system_category());
-        return asio::ssl::error::stream_truncated;  // EOF with no close_notify
-    }
-    const unsigned long e = ERR_get_error();
-    if (ERR_GET_REASON(e) == SSL_R_UNEXPECTED_EOF_WHILE_READING)
-        return asio::ssl::error::stream_truncated;
-    if (e == 0) return asio::ssl::error::unspecified_system_error;
-    return error_code(static_cast<int>(e), asio::error::get_ssl_category());
 }
 
 }  // namespace snibind::transport

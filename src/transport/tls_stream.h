@@ -50,9 +50,9 @@ class TlsStream {
     // Whether a read would return bytes without the socket: the rest of a record OpenSSL has,
     // or prefix bytes not yet read.
     bool input_pending() const;
-    // Frees OpenSSL's record buffers when no record is half read or written: for a connection
-    // about to wait idle. (SSL_MODE_RELEASE_BUFFERS frees them only after a read or write, so the
-    // handshake's would stay.)
+    // Frees OpenSSL's record buffers when no record is half read or written: once the handshake
+    // is done, for a connection that may wait idle. (SSL_MODE_RELEASE_BUFFERS frees them only
+    // after a read or write, so the handshake's would stay.)
     void release_buffers();
 
     void async_handshake(std::function<void(const boost::system::error_code&)> done);
@@ -99,7 +99,6 @@ class TlsStream {
     // Runs `op` until it completes or needs the socket, waiting for the socket as OpenSSL asks.
     void start(Op op, void* data, std::size_t size, Handler done);
     void attempt(Op op, void* data, std::size_t size, Handler done, bool first);
-    boost::system::error_code error_of(int ssl_error, int saved_errno);
 
     boost::asio::ip::tcp::socket socket_;
     std::unique_ptr<Prefix> prefix_;  // the BIO's: the socket, and bytes read before TLS began

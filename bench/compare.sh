@@ -2,7 +2,12 @@
 # snibind side by side with HAProxy, nginx and sniproxy (issue 4), on this machine, in one run.
 #
 #   bench/compare.sh [--rounds N] [--duration 10s] [--warmup 2s] [--scenarios 1,2,3,4,5]
-#                    [--idle N] [--syscall-connections N] [--out DIR]
+#                    [--idle N] [--syscall-connections N] [--tls openssl|boringssl] [--out DIR]
+#
+# --tls picks the TLS stack of the snibind server measured (README "Choosing the TLS stack"):
+# openssl (the default, build/release) or boringssl (build/boringssl). The peers always use the
+# system's OpenSSL 3, and the load generator is always the OpenSSL build, so that only the
+# server differs between two runs.
 #
 # Installs the peers from Debian (scripts/deps.sh bench; their services are not started), builds
 # snibind and the bench backend, writes equivalent configurations for every server (same
@@ -30,7 +35,7 @@ cd "$(dirname "$0")/.."
 repo=$(pwd)
 
 rounds=3 duration=10s warmup=2s scenarios=1,2,3,4,5,6 idle=10000 out=/tmp/snibind-compare
-syscall_connections=2000
+syscall_connections=2000 tls=openssl
 while [ $# -gt 0 ]; do
   case "$1" in
     --rounds) rounds=$2; shift 2 ;;
@@ -40,6 +45,7 @@ while [ $# -gt 0 ]; do
     --idle) idle=$2; shift 2 ;;
     --syscall-connections) syscall_connections=$2; shift 2 ;;
     --out) out=$2; shift 2 ;;
+    --tls) tls=$2; shift 2 ;;
     -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
     *) echo "compare.sh: unknown option '$1' (see --help)" >&2; exit 2 ;;
   esac
@@ -48,7 +54,14 @@ want() { [[ ",$scenarios," == *",$1,"* ]]; }
 
 scripts/deps.sh bench
 scripts/build.sh release snibind bench_backend floor_forwarder >/dev/null
-snibind=$repo/build/release/src/snibind
+snibind=$repo/build/release/src/snibind   # the load generator, and the server on OpenSSL
+case "$tls" in
+  openssl) server_bin=$snibind ;;
+  boringssl)
+    scripts/build.sh boringssl snibind >/dev/null
+    server_bin=$repo/build/boringssl/src/snibind ;;
+  *) echo "compare.sh: --tls is openssl or boringssl, not '$tls'" >&2; exit 2 ;;
+esac
 backend_bin=$repo/build/release/bench/bench_backend
 floor_bin=$repo/build/release/bench/floor_forwarder
 
@@ -83,7 +96,7 @@ server=""
 start_server() {  # PEER CONFIG
   local peer=$1 cfg=$2 log="$out/log/$1.log"
   case "$peer" in
-    snibind) taskset -c 0 "$snibind" serve "$cfg" --threads 1 >>"$log" 2>&1 & ;;
+    snibind) taskset -c 0 "$server_bin" serve "$cfg" --threads 1 >>"$log" 2>&1 & ;;
     haproxy) taskset -c 0 haproxy -db -f "$cfg" >>"$log" 2>&1 & ;;
     nginx) taskset -c 0 nginx -c "$cfg" -e "$out/log/nginx-error.log" >>"$log" 2>&1 & ;;
     sniproxy) taskset -c 0 sniproxy -f -c "$cfg" >>"$log" 2>&1 & ;;
@@ -384,4 +397,6 @@ if want 6; then
   done
 fi
 
-python3 "$repo/bench/compare_report.py" "$out" | tee "$out/results.md"
+{ echo "snibind measured: $("$server_bin" --version)"
+  echo
+  python3 "$repo/bench/compare_report.py" "$out"; } | tee "$out/results.md"

@@ -7,18 +7,19 @@
 #   scripts/deps.sh lab      + what the commands scripts/run-lab.sh prints need (curl)
 #   scripts/deps.sh test     + what the test suite needs (clang for the fuzzers, real clients,
 #                            Chromium and Node for the console's browser test; `npm ci` then
-#                            installs playwright-core into tests/browser, see scripts/test.sh)
+#                            installs playwright-core into tests/browser, see scripts/test.sh;
+#                            BoringSSL, on which the suite runs a second time)
 #   scripts/deps.sh capture  + the real clients that tests/data/clienthello is captured from
 #   scripts/deps.sh bench    + the peers bench/compare.sh measures (HAProxy, nginx with the
 #                            stream module, sniproxy; their services are not started) and
-#                            BoringSSL for bench/tls_bakeoff.cpp
+#                            BoringSSL for bench/tls_bakeoff.cpp and `compare.sh --tls boringssl`
 #   scripts/deps.sh --list JOB   prints JOB's packages, one a line, and installs nothing
 set -euo pipefail
 build=(cmake ninja-build g++ pkg-config libboost1.81-dev libssl-dev openssl node-llhttp liburcu-dev
        libabsl-dev libcli11-dev libfmt-dev nlohmann-json3-dev libyaml-cpp-dev libspdlog-dev
        libidn2-dev libxml2-dev libgtest-dev libgmock-dev libbenchmark-dev)
 lab=(curl)
-test=(clang libclang-rt-14-dev curl python3 chromium)
+test=(clang libclang-rt-14-dev curl python3 chromium android-libboringssl-dev)
 capture=(gnutls-bin default-jre-headless)
 bench=(haproxy nginx libnginx-mod-stream sniproxy python3 android-libboringssl-dev strace)
 want=("${build[@]}")

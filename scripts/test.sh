@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds and runs every test: the release build of snibind and the benchmarks (the build the
 # README's run command and docker/Dockerfile use), the whole suite under ASan+UBSan (unit,
-# integration with real clients, the browser test), the concurrency tests under TSan, and each
+# integration with real clients, the browser test), the concurrency tests under TSan, the whole
+# suite again on BoringSSL (-DSNIBIND_TLS=boringssl, the other TLS stack snibind builds on), each
 # fuzz target for FUZZ_SECONDS (default 20 each), plus the rule-id and package checks. On 2
 # cores it takes about 25 minutes on a bare Debian 12 (package installs included); the ASan and
 # fuzz builds dominate. `ctest --preset release` runs the same suite without sanitizers.
@@ -53,6 +54,12 @@ echo "== TSan: concurrency tests"
 cmake --preset tsan >/dev/null
 cmake --build --preset tsan -j "$jobs" --target binding_table_stress_test
 TSAN_OPTIONS=halt_on_error=1 ctest --preset tsan
+
+echo "== BoringSSL build (-DSNIBIND_TLS=boringssl) and the whole test suite again"
+cmake --preset boringssl >/dev/null
+cmake --build --preset boringssl -j "$jobs"
+python3 scripts/check-deps.py build/boringssl test
+ctest --preset boringssl -j "$jobs"
 
 export FUZZ_SECONDS="${FUZZ_SECONDS:-20}"
 echo "== fuzzing: every target for $FUZZ_SECONDS s"

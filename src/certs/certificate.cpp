@@ -11,10 +11,10 @@
 #include <algorithm>
 #include <cctype>
 #include <cstring>
-#include <ctime>
 #include <system_error>
 
 #include "text/ascii.h"
+#include "tlsstack/tls_stack.h"
 
 namespace snibind::certs {
 
@@ -175,10 +175,17 @@ std::string load_pkcs12(const std::filesystem::path& file, std::string_view pass
     X509* leaf = nullptr;
     STACK_OF(X509)* ca = nullptr;
     if (!PKCS12_parse(p12.get(), pass.c_str(), &key, &leaf, &ca)) {
-        bool wrong_password = ERR_GET_REASON(ERR_peek_last_error()) == PKCS12_R_MAC_VERIFY_FAILURE;
+        const auto failure = tlsstack::pkcs12_failure(ERR_peek_last_error());
         std::string detail = openssl_reason();
-        return wrong_password ? "wrong PKCS#12 password"
-                              : "cannot read the PKCS#12 file: " + detail;
+        switch (failure) {
+            case tlsstack::Pkcs12Failure::wrong_password:
+                return "wrong PKCS#12 password";
+            case tlsstack::Pkcs12Failure::not_pkcs12:
+                return "not a PKCS#12 file";
+            case tlsstack::Pkcs12Failure::other:
+                break;
+        }
+        return "cannot read the PKCS#12 file: " + detail;
     }
     m.key.reset(key);
     m.leaf.reset(leaf);
@@ -227,7 +234,8 @@ std::vector<std::string> dns_names_of(X509* x) {
     auto* sans =
         static_cast<GENERAL_NAMES*>(X509_get_ext_d2i(x, NID_subject_alt_name, nullptr, nullptr));
     if (!sans) return names;
-    for (int i = 0; i < sk_GENERAL_NAME_num(sans); ++i) {
+    const int count = static_cast<int>(sk_GENERAL_NAME_num(sans));  // size_t on BoringSSL
+    for (int i = 0; i < count; ++i) {
         const GENERAL_NAME* name = sk_GENERAL_NAME_value(sans, i);
         if (name->type == GEN_DNS) names.push_back(utf8(name->d.dNSName));
     }
@@ -235,31 +243,20 @@ std::vector<std::string> dns_names_of(X509* x) {
     return names;
 }
 
-std::chrono::system_clock::time_point time_of(const ASN1_TIME* t) {
-    std::tm tm{};
-    if (!t || !ASN1_TIME_to_tm(t, &tm)) return {};
-    return std::chrono::system_clock::from_time_t(timegm(&tm));
-}
-
 // "RSA-2048", "EC-P256", "ED25519": the certificate's public key, so it is known even when the
 // private key is missing.
 std::string key_type_of(X509* x) {
-    EVP_PKEY* key = X509_get0_pubkey(x);
+    PkeyPtr key(X509_get_pubkey(x));
     if (!key) return "unknown";
-    switch (EVP_PKEY_get_base_id(key)) {
+    switch (EVP_PKEY_base_id(key.get())) {
         case EVP_PKEY_RSA:
-            return "RSA-" + std::to_string(EVP_PKEY_get_bits(key));
+            return "RSA-" + std::to_string(EVP_PKEY_bits(key.get()));
         case EVP_PKEY_EC: {
-            char group[64] = {};
-            std::size_t len = 0;
-            if (!EVP_PKEY_get_group_name(key, group, sizeof group, &len)) return "EC";
-            const char* nist = EC_curve_nid2nist(OBJ_txt2nid(group));
-            std::string curve = nist ? nist : group;
-            std::erase(curve, '-');
-            return "EC-" + curve;
+            std::string curve = tlsstack::ec_curve_name(key.get());
+            return curve.empty() ? "EC" : "EC-" + curve;
         }
         default:
-            return EVP_PKEY_get0_type_name(key) ? EVP_PKEY_get0_type_name(key) : "unknown";
+            return tlsstack::key_algorithm_name(key.get());
     }
 }
 
@@ -269,23 +266,23 @@ CertificateInfo describe(X509* leaf, const std::filesystem::path& file) {
     info.subject = subject_of(leaf);
     info.common_name = common_name_of(leaf);
     info.dns_names = dns_names_of(leaf);
-    info.not_before = time_of(X509_get0_notBefore(leaf));
-    info.not_after = time_of(X509_get0_notAfter(leaf));
+    info.not_before = tlsstack::to_time_point(X509_get0_notBefore(leaf));
+    info.not_after = tlsstack::to_time_point(X509_get0_notAfter(leaf));
     info.key_type = key_type_of(leaf);
     info.file = file;
     return info;
 }
 
-// The SSL_CTX every certificate gets: TLS server method, protocol range TLS 1.0 - 1.3 at OpenSSL
-// security level 0 (so a lab can reproduce legacy clients; record flags narrow it per
+// The SSL_CTX every certificate gets: TLS server method, protocol range TLS 1.0 - 1.3 with
+// legacy algorithms allowed (so a lab can reproduce legacy clients; record flags narrow it per
 // connection, L7), session cache and tickets on.
 SSL_CTX* new_server_ctx() {
     SslCtxPtr ctx(SSL_CTX_new(TLS_server_method()));
     if (!ctx) return nullptr;
-    // Level 0 lets TLS 1.0/1.1 and SHA-1 signatures through, so a lab can reproduce the legacy
+    // TLS 1.0/1.1 and SHA-1 signatures allowed, so that a lab can reproduce the legacy
     // clients of src/bindings/README.md section 5; per-connection flags narrow the range again
     // (L7).
-    SSL_CTX_set_security_level(ctx.get(), 0);
+    tlsstack::allow_legacy_algorithms(ctx.get());
     static constexpr unsigned char kSessionContext[] = "snibind";
     bool ok =
         SSL_CTX_set_min_proto_version(ctx.get(), TLS1_VERSION) == 1 &&

@@ -2,6 +2,7 @@
 #include <cstdio>
 
 #include "cli/commands.h"
+#include "tlsstack/tls_stack.h"
 
 #ifndef SNIBIND_VERSION
 #define SNIBIND_VERSION "dev"
@@ -13,7 +14,9 @@ int main(int argc, char** argv) {
         ": reproduce Windows HTTP.sys / IIS certificate selection from a TLS ClientHello.\n"
         "Records are kept as the text of 'netsh http show sslcert', so a dump from a real server\n"
         "is a valid store."};
-    app.set_version_flag("--version", "snibind " SNIBIND_VERSION);
+    // With the TLS stack the build chose (README "Choosing the TLS stack").
+    app.set_version_flag(
+        "--version", "snibind " SNIBIND_VERSION " (" + snibind::tlsstack::library_version() + ")");
     app.require_subcommand(1);
     app.fallthrough(false);
 

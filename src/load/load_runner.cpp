@@ -32,6 +32,7 @@
 #include "load/server_cpu.h"
 #include "load/worker_plan.h"
 #include "net/asio_endpoint.h"
+#include "tlsstack/tls_stack.h"
 
 namespace snibind::load {
 
@@ -133,6 +134,7 @@ struct Slot {
     bool timed_out = false;
     const char* alert = nullptr;  // the last alert the server sent (info callback)
     std::uint64_t session_key = 0;
+    bool got_session = false;  // the server's session (ticket) of this connection arrived
     Bytes hello;
     std::vector<std::size_t> writes;
     std::array<char, 16 * 1024> buffer;
@@ -206,6 +208,7 @@ class Loop {
     asio::awaitable<std::string> tls_exchange(Slot& s, Attempt& a);
     asio::awaitable<std::string> requests(Slot& s, Attempt& a, SSL* ssl);
     asio::awaitable<std::string> close_tls(Slot& s, SSL* ssl);
+    asio::awaitable<std::string> await_ticket(Slot& s, SSL* ssl);
     asio::awaitable<void> hold(Slot& s);
     template <class Op>
     asio::awaitable<TlsStatus> tls_call(Slot& s, SSL* ssl, Op op, int& result);
@@ -231,6 +234,7 @@ class Loop {
 int on_new_session(SSL* ssl, SSL_SESSION* session) {
     auto* s = static_cast<Slot*>(SSL_get_app_data(ssl));
     s->loop.store_session(s->session_key, session);
+    s->got_session = true;
     return 1;  // the loop keeps the reference
 }
 
@@ -315,6 +319,7 @@ asio::awaitable<bool> Loop::next_start(Slot& s, Attempt& a) {
 asio::awaitable<void> Loop::connection(Slot& s, Attempt& a) {
     s.timed_out = false;
     s.alert = nullptr;
+    s.got_session = false;
     s.responses.clear();
     const std::uint64_t generation = ++s.generation;
     s.watchdog.expires_after(plan_.options.timeout);
@@ -423,8 +428,7 @@ asio::awaitable<TlsStatus> Loop::tls_call(Slot& s, SSL* ssl, Op op, int& result)
         }
         if (s.alert) co_return TlsStatus{TlsStatus::failed, std::string("tls alert: ") + s.alert};
         const unsigned long e = ERR_peek_error();
-        if (ERR_GET_REASON(e) == SSL_R_UNEXPECTED_EOF_WHILE_READING)
-            co_return TlsStatus{TlsStatus::closed, "closed"};
+        if (tlsstack::is_unexpected_eof(e)) co_return TlsStatus{TlsStatus::closed, "closed"};
         const char* reason = ERR_reason_error_string(e);
         co_return TlsStatus{TlsStatus::failed,
                             std::string("tls error: ") + (reason ? reason : "unknown")};
@@ -454,13 +458,17 @@ asio::awaitable<std::string> Loop::tls_exchange(Slot& s, Attempt& a) {
     a.connect_latency = Clock::now() - a.due;
     a.handshake = true;
     a.resumed = SSL_session_reused(ssl.get()) == 1;
-    if (X509* peer = SSL_get0_peer_certificate(ssl.get())) {
+    if (X509* peer = SSL_get_peer_certificate(ssl.get())) {  // a reference of our own
         Thumbprint t;
         unsigned length = static_cast<unsigned>(t.bytes.size());
         if (X509_digest(peer, EVP_sha1(), t.bytes.data(), &length) == 1) a.served = t;
+        X509_free(peer);
     }
     std::string error;
     if (o.mode == Mode::request) error = co_await requests(s, a, ssl.get());
+    if (tlsstack::kBoringSsl && error.empty() && o.mode != Mode::request && o.resumes() &&
+        !o.hold && SSL_version(ssl.get()) == TLS1_3_VERSION)
+        error = co_await await_ticket(s, ssl.get());
     if (error.empty() && !o.hold) error = co_await close_tls(s, ssl.get());
     co_return error;
 }
@@ -512,6 +520,24 @@ asio::awaitable<std::string> Loop::requests(Slot& s, Attempt& a, SSL* ssl) {
         if (!last && !keep_alive) co_return "closed keep-alive";
     }
     co_return std::string();
+}
+
+// TLS 1.3 sends the session after the handshake, and BoringSSL drops a ticket that arrives once
+// its own close_notify went out (OpenSSL keeps it, so its builds close at once). So on
+// BoringSSL a client that wants to resume and has nothing to ask waits for its ticket before
+// closing, as a browser that stays connected gets it; against a server that issues no TLS 1.3
+// ticket that wait ends at --timeout. Unasked-for application data ends the wait too.
+asio::awaitable<std::string> Loop::await_ticket(Slot& s, SSL* ssl) {
+    int n = 0;
+    TlsStatus st = co_await tls_call(
+        s, ssl,
+        [&] {
+            if (s.got_session) return 1;
+            const int r = SSL_read(ssl, s.buffer.data(), static_cast<int>(s.buffer.size()));
+            return r <= 0 && s.got_session ? 1 : r;
+        },
+        n);
+    co_return st.state == TlsStatus::failed ? st.error : std::string();
 }
 
 // Sends close_notify, then reads until the server closes. Reading drains what the server sent

@@ -58,9 +58,8 @@ void BackendConnection::on_connected(const error_code& ec,
     error_code ignored;
     socket().set_option(asio::ip::tcp::no_delay(true), ignored);
     if (!url_.tls) return done(ec);
-    tls_ = std::make_unique<transport::TlsStream>(std::move(socket_),
-                                                  runtime_.backend_context->native_handle(),
-                                                  transport::TlsStream::Side::client);
+    tls_ = std::make_unique<transport::TlsStream>(
+        std::move(socket_), runtime_.backend_context.get(), transport::TlsStream::Side::client);
     // A legacy server: no SNI unless backend_sni names one; verified only when asked.
     const std::string& sni = runtime_.config().backend_sni;
     if (!sni.empty()) SSL_set_tlsext_host_name(tls_->native_handle(), sni.c_str());

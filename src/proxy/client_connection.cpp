@@ -216,7 +216,7 @@ void ClientConnection::dispatch() {
     }
     std::make_shared<TlsSession>(worker_, std::move(socket_), std::move(buffer_), size_,
                                  hello_offset_, std::move(trace_), runtime_, decision,
-                                 std::move(cert), *context, hello)
+                                 std::move(cert), context, hello)
         ->start();
 }
 

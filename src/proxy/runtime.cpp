@@ -2,9 +2,11 @@
 
 #include <openssl/ssl.h>
 
-namespace snibind::proxy {
+#include <stdexcept>
 
-namespace ssl = boost::asio::ssl;
+#include "tlsstack/tls_stack.h"
+
+namespace snibind::proxy {
 
 namespace {
 
@@ -22,38 +24,35 @@ int select_alpn(SSL*, const unsigned char** out, unsigned char* outlen, const un
     return SSL_TLSEXT_ERR_NOACK;
 }
 
-std::unique_ptr<ssl::context> wrap_server_context(SSL_CTX* ctx) {
-    SSL_CTX_up_ref(ctx);  // asio's context frees its handle; the Certificate keeps its own
-    auto wrapped = std::make_unique<ssl::context>(ctx);
-    SSL_CTX_set_alpn_select_cb(ctx, select_alpn, nullptr);
-    return wrapped;
-}
-
 }  // namespace
 
-ssl::context* Runtime::server_context(const certs::Certificate* cert) const {
+SSL_CTX* Runtime::server_context(const certs::Certificate* cert) const {
     auto it = server_contexts.find(cert);
-    return it == server_contexts.end() ? nullptr : it->second.get();
+    return it == server_contexts.end() ? nullptr : it->second;
 }
 
 std::shared_ptr<const Runtime> make_runtime(std::shared_ptr<const model::Model> model) {
     auto rt = std::make_shared<Runtime>();
-    for (const auto& cert : model->certificates.all())
-        if (cert->ctx()) rt->server_contexts.emplace(cert.get(), wrap_server_context(cert->ctx()));
-    for (const auto& entry : model->certificates.ccs_all())
-        if (entry->ctx())
-            rt->server_contexts.emplace(entry.get(), wrap_server_context(entry->ctx()));
+    auto serve = [&rt](const certs::Certificate* cert) {
+        if (!cert->ctx()) return;
+        SSL_CTX_set_alpn_select_cb(cert->ctx(), select_alpn, nullptr);
+        rt->server_contexts.emplace(cert, cert->ctx());
+    };
+    for (const auto& cert : model->certificates.all()) serve(cert.get());
+    for (const auto& entry : model->certificates.ccs_all()) serve(entry.get());
 
-    rt->backend_context = std::make_unique<ssl::context>(ssl::context::tls_client);
+    rt->backend_context.reset(SSL_CTX_new(TLS_client_method()));
+    if (!rt->backend_context) throw std::runtime_error("cannot create the backends' TLS context");
+    SSL_CTX* backend = rt->backend_context.get();
     if (model->config.backend_verify) {
-        rt->backend_context->set_default_verify_paths();
-        rt->backend_context->set_verify_mode(ssl::verify_peer);
+        SSL_CTX_set_default_verify_paths(backend);
+        SSL_CTX_set_verify(backend, SSL_VERIFY_PEER, nullptr);
     } else {
-        rt->backend_context->set_verify_mode(ssl::verify_none);
+        SSL_CTX_set_verify(backend, SSL_VERIFY_NONE, nullptr);
     }
     // Legacy backends are the point: allow what they speak.
-    SSL_CTX_set_security_level(rt->backend_context->native_handle(), 0);
-    SSL_CTX_set_min_proto_version(rt->backend_context->native_handle(), TLS1_VERSION);
+    tlsstack::allow_legacy_algorithms(backend);
+    SSL_CTX_set_min_proto_version(backend, TLS1_VERSION);
     rt->model = std::move(model);
     return rt;
 }

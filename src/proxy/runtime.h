@@ -3,25 +3,29 @@
 // from it, a TLS server context per certificate that can be served and the client context
 // towards https:// site backends. Built once per (re)load beside the model and read-only
 // afterwards; connections keep the Runtime they started with.
+#include <openssl/ssl.h>
+
 #include <memory>
 #include <unordered_map>
-
-#include <boost/asio/ssl/context.hpp>
 
 #include "model/model.h"
 
 namespace snibind::proxy {
 
 struct Runtime {
+    struct SslCtxFree {
+        void operator()(SSL_CTX* ctx) const { SSL_CTX_free(ctx); }
+    };
+
     std::shared_ptr<const model::Model> model;
-    // A TLS server context per certificate that can be served (shared by all threads).
-    std::unordered_map<const certs::Certificate*, std::unique_ptr<boost::asio::ssl::context>>
-        server_contexts;
+    // The TLS server context of each certificate that can be served (the certificate owns it;
+    // shared by all threads).
+    std::unordered_map<const certs::Certificate*, SSL_CTX*> server_contexts;
     // The client side towards https:// site backends.
-    std::unique_ptr<boost::asio::ssl::context> backend_context;
+    std::unique_ptr<SSL_CTX, SslCtxFree> backend_context;
 
     const config::Config& config() const { return model->config; }
-    boost::asio::ssl::context* server_context(const certs::Certificate* cert) const;
+    SSL_CTX* server_context(const certs::Certificate* cert) const;
 };
 
 // The TLS contexts for a model's certificates and backends.

@@ -40,4 +40,20 @@ inline bool offers_allowed_version(std::span<const std::uint16_t> offered, std::
     return false;
 }
 
+// L7 "enable session ticket": whether a terminated connection may issue RFC 5077 / RFC 8446
+// tickets. Without the flag a TLS 1.2 session resumes by its session id only. TLS 1.3 resumes
+// by ticket alone; OpenSSL then sends a ticket that only names an entry of its session cache
+// (a "stateful ticket", which SSL_OP_NO_TICKET asks for), which BoringSSL cannot do: there,
+// refusing tickets would end TLS 1.3 resumption, so a connection that will negotiate TLS 1.3
+// (the client offers it and the flags allow it: both stacks pick the highest common version)
+// keeps its tickets, and resumption behaves the same on both stacks.
+inline bool issues_tickets(std::span<const std::uint16_t> offered, std::uint32_t flags,
+                           bool stateless_tls13_only) {
+    if (flags & kEnableSessionTicket) return true;
+    if (!stateless_tls13_only || !allowed_versions(flags).contains(0x0304)) return false;
+    for (std::uint16_t v : offered)
+        if (v == 0x0304) return true;
+    return false;
+}
+
 }  // namespace snibind::proxy

@@ -4,12 +4,15 @@
 
 #include <fmt/format.h>
 #include <openssl/err.h>
+
+#include <boost/asio/ssl/error.hpp>
 #include <boost/asio/write.hpp>
 #include <nlohmann/json.hpp>
 
 #include "proxy/tcp_progress.h"
 #include "proxy/tls_policy.h"
 #include "report/json_output.h"
+#include "tlsstack/tls_stack.h"
 
 namespace snibind::proxy {
 
@@ -47,16 +50,17 @@ TlsSession::TlsSession(Worker& worker, asio::ip::tcp::socket socket,
                        std::vector<std::uint8_t> received, std::size_t size,
                        std::size_t hello_offset, ConnectionTrace trace,
                        std::shared_ptr<const Runtime> runtime, const Decision& decision,
-                       std::shared_ptr<const certs::Certificate> certificate, ssl::context& context,
+                       std::shared_ptr<const certs::Certificate> certificate, SSL_CTX* context,
                        const ClientHello& hello)
     : worker_(worker),
-      stream_(std::move(socket), context.native_handle(), transport::TlsStream::Side::server,
+      stream_(std::move(socket), context, transport::TlsStream::Side::server,
               tls_bytes(std::move(received), size, hello_offset)),
       timer_(worker.io()),
       runtime_(std::move(runtime)),
       trace_(std::move(trace)),
       decision_(decision),
-      certificate_(std::move(certificate)) {
+      certificate_(std::move(certificate)),
+      issue_tickets_(issues_tickets(hello.versions(), decision.flags, tlsstack::kBoringSsl)) {
     if (runtime_->model->lab_responder)
         for (std::size_t i = 0; i < hello.alpn_count(); ++i)
             alpn_offered_.emplace_back(report::printable(hello.alpn(i)));
@@ -72,7 +76,7 @@ void TlsSession::start() {
         // Ask for a certificate, accept whatever comes: a lab shows that one was requested.
         SSL_set_verify(ssl, SSL_VERIFY_PEER, [](int, X509_STORE_CTX*) { return 1; });
     }
-    if (!(decision_.flags & kEnableSessionTicket)) SSL_set_options(ssl, SSL_OP_NO_TICKET);
+    if (!issue_tickets_) SSL_set_options(ssl, SSL_OP_NO_TICKET);
     // OpenSSL frees its 17 KB record buffers after every record with SSL_MODE_RELEASE_BUFFERS and
     // allocates them again for the next: during a handshake, a dozen large allocations that also
     // make glibc consolidate its heap. They are kept until the handshake is done; on_handshake

@@ -3,6 +3,8 @@
 // read, so the socket is never read twice), the record's flags applied (L7), then HTTP/1.1:
 // each request is routed to a site by I5 and relayed to its backend, or answered by the built-in
 // lab responder when the config has no sites.
+#include <openssl/ssl.h>
+
 #include <array>
 #include <chrono>
 #include <functional>
@@ -11,7 +13,6 @@
 #include <vector>
 
 #include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/ssl/context.hpp>
 #include <boost/asio/steady_timer.hpp>
 
 #include "http/http_message.h"
@@ -29,7 +30,7 @@ class TlsSession : public std::enable_shared_from_this<TlsSession> {
                std::vector<std::uint8_t> received, std::size_t size, std::size_t hello_offset,
                ConnectionTrace trace, std::shared_ptr<const Runtime> runtime,
                const Decision& decision, std::shared_ptr<const certs::Certificate> certificate,
-               boost::asio::ssl::context& context, const ClientHello& hello);
+               SSL_CTX* context, const ClientHello& hello);
     void start();
 
   private:
@@ -83,6 +84,7 @@ class TlsSession : public std::enable_shared_from_this<TlsSession> {
     Decision decision_;
     std::shared_ptr<const certs::Certificate> certificate_;
     std::vector<std::string> alpn_offered_;  // for the lab responder only
+    bool issue_tickets_;                     // L7 enable session ticket (tls_policy.h)
 
     Phase phase_ = Phase::head;
     // Borrowed from the worker only while there are bytes to hold: between requests, none.

@@ -11,6 +11,8 @@
 
 #include <boost/asio/ssl/error.hpp>
 
+#include "tlsstack/tls_stack.h"
+
 namespace snibind::transport {
 
 namespace asio = boost::asio;
@@ -97,8 +99,7 @@ error_code error_of(int ssl_error, int saved_errno) {
         return asio::ssl::error::stream_truncated;  // EOF with no close_notify
     }
     const unsigned long e = ERR_get_error();
-    if (ERR_GET_REASON(e) == SSL_R_UNEXPECTED_EOF_WHILE_READING)
-        return asio::ssl::error::stream_truncated;
+    if (tlsstack::is_unexpected_eof(e)) return asio::ssl::error::stream_truncated;
     if (e == 0) return asio::ssl::error::unspecified_system_error;
     return error_code(static_cast<int>(e), asio::error::get_ssl_category());
 }
@@ -134,7 +135,7 @@ bool TlsStream::input_pending() const {
 }
 
 void TlsStream::release_buffers() {
-    SSL_free_buffers(ssl_.get());  // refuses (returns 0) while a buffer holds data
+    tlsstack::release_buffers(ssl_.get());
 }
 
 void TlsStream::async_handshake(std::function<void(const error_code&)> done) {
@@ -189,6 +190,9 @@ void TlsStream::attempt(Op op, void* data, std::size_t size, Handler done, bool 
     std::size_t n = 0;
     if (r > 0) {
         n = op == Op::read || op == Op::write ? static_cast<std::size_t>(r) : 0;
+        // The tickets go out now, as OpenSSL sends them: a client may close, or wait for them,
+        // before it sends anything the server answers.
+        if (op == Op::handshake && SSL_is_server(ssl)) tlsstack::flush_tickets(ssl);
     } else {
         const int ssl_error = SSL_get_error(ssl, r);
         if (ssl_error == SSL_ERROR_WANT_READ || ssl_error == SSL_ERROR_WANT_WRITE) {

@@ -44,11 +44,18 @@ void check(int ok, const std::string& what) {
     if (ok != 1) fail(what);
 }
 
+// Through EVP_PKEY_CTX, which both TLS stacks (src/tlsstack/) offer.
 Owned<EVP_PKEY> new_key(KeyType type) {
-    EVP_PKEY* key = type == KeyType::rsa_2048
-                        ? EVP_PKEY_Q_keygen(nullptr, nullptr, "RSA", std::size_t{2048})
-                        : EVP_PKEY_Q_keygen(nullptr, nullptr, "EC", "P-256");
-    return check(key, "key generation");
+    const bool rsa = type == KeyType::rsa_2048;
+    std::unique_ptr<EVP_PKEY_CTX, decltype(&EVP_PKEY_CTX_free)> ctx(
+        EVP_PKEY_CTX_new_id(rsa ? EVP_PKEY_RSA : EVP_PKEY_EC, nullptr), &EVP_PKEY_CTX_free);
+    if (!ctx || EVP_PKEY_keygen_init(ctx.get()) != 1) fail("key generation");
+    check(rsa ? EVP_PKEY_CTX_set_rsa_keygen_bits(ctx.get(), 2048)
+              : EVP_PKEY_CTX_set_ec_paramgen_curve_nid(ctx.get(), NID_X9_62_prime256v1),
+          "key parameters");
+    EVP_PKEY* key = nullptr;
+    if (EVP_PKEY_keygen(ctx.get(), &key) != 1) fail("key generation");
+    return Owned<EVP_PKEY>(key);
 }
 
 void add_name_entry(X509_NAME* name, const char* field, std::string_view value) {

@@ -8,7 +8,7 @@
 #include <string_view>
 #include <vector>
 
-#include <openssl/types.h>
+#include <openssl/ossl_typ.h>  // both stacks have it
 
 #include "bindings/record.h"
 

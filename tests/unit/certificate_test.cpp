@@ -20,6 +20,7 @@
 #include "certs/certificate_store.h"
 #include "serve_process.h"
 #include "test_pki.h"
+#include "tlsstack/tls_stack.h"
 
 namespace snibind::certs {
 namespace {
@@ -537,10 +538,10 @@ TEST_P(Handshake, CtxServesItsCertificate) {
 
     SslCtxPtr client_ctx(SSL_CTX_new(TLS_client_method()));
     ASSERT_TRUE(client_ctx);
-    SSL_CTX_set_security_level(client_ctx.get(), 0);  // legacy versions, as old clients offer
+    tlsstack::allow_legacy_algorithms(client_ctx.get());  // legacy versions, as old clients offer
     SSL_CTX_set_min_proto_version(client_ctx.get(), c.version);
     SSL_CTX_set_max_proto_version(client_ctx.get(), c.version);
-    ASSERT_EQ(SSL_CTX_load_verify_file(client_ctx.get(), pki.ca_pem().c_str()), 1);
+    ASSERT_EQ(SSL_CTX_load_verify_locations(client_ctx.get(), pki.ca_pem().c_str(), nullptr), 1);
     SSL_CTX_set_verify(client_ctx.get(), SSL_VERIFY_PEER, nullptr);
 
     SslPtr client(SSL_new(client_ctx.get())), server(SSL_new(cert->ctx()));
@@ -558,11 +559,12 @@ TEST_P(Handshake, CtxServesItsCertificate) {
     EXPECT_EQ(SSL_version(client.get()), c.version);
     EXPECT_EQ(SSL_get_verify_result(client.get()), X509_V_OK);
     EXPECT_STREQ(SSL_get_servername(server.get(), TLSEXT_NAMETYPE_host_name), "site.example");
-    X509* peer = SSL_get0_peer_certificate(client.get());
+    std::unique_ptr<X509, decltype(&X509_free)> peer(SSL_get_peer_certificate(client.get()),
+                                                     &X509_free);
     ASSERT_TRUE(peer);
     Thumbprint served;
     unsigned int len = 0;
-    X509_digest(peer, EVP_sha1(), served.bytes.data(), &len);
+    X509_digest(peer.get(), EVP_sha1(), served.bytes.data(), &len);
     EXPECT_EQ(served, issued.thumbprint);
     // The chain from the file goes out with the leaf.
     STACK_OF(X509)* chain = SSL_get_peer_cert_chain(client.get());

@@ -12,6 +12,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/ssl/error.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
@@ -22,6 +23,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <thread>
 #include <unordered_map>
 
@@ -33,6 +35,7 @@
 #include "load/worker_plan.h"
 #include "net/asio_endpoint.h"
 #include "tlsstack/tls_stack.h"
+#include "transport/tls_stream.h"
 
 namespace snibind::load {
 
@@ -44,12 +47,10 @@ using Clock = std::chrono::steady_clock;
 using boost::system::error_code;
 constexpr auto kAwait = asio::as_tuple(asio::use_awaitable);
 
-struct SslFree {
-    void operator()(SSL* s) const { SSL_free(s); }
+struct SslCtxFree {
     void operator()(SSL_CTX* c) const { SSL_CTX_free(c); }
 };
-using SslPtr = std::unique_ptr<SSL, SslFree>;
-using SslCtxPtr = std::unique_ptr<SSL_CTX, SslFree>;
+using SslCtxPtr = std::unique_ptr<SSL_CTX, SslCtxFree>;
 
 std::uint64_t micros(Clock::duration d) {
     return static_cast<std::uint64_t>(
@@ -127,7 +128,8 @@ class Loop;
 // One connection at a time, over and over: its socket, timers and reusable buffers.
 struct Slot {
     explicit Slot(asio::io_context& io, Loop& w) : socket(io), watchdog(io), pacer(io), loop(w) {}
-    tcp::socket socket;
+    tcp::socket socket;  // before TLS begins; then the stream holds it
+    std::optional<transport::TlsStream> tls;
     asio::steady_timer watchdog, pacer;
     Loop& loop;
     std::uint64_t generation = 0;  // tells a stale watchdog from the current one
@@ -139,6 +141,15 @@ struct Slot {
     std::vector<std::size_t> writes;
     std::array<char, 16 * 1024> buffer;
     std::vector<std::pair<int, Clock::duration>> responses;  // status, latency
+
+    // The connection's socket, wherever it is now.
+    tcp::socket& current_socket() { return tls ? tls->next_layer() : socket; }
+    // Ends the connection: the TLS object first (its BIO names the descriptor), then the socket.
+    void close() {
+        error_code ignored;
+        current_socket().close(ignored);
+        tls.reset();
+    }
 };
 
 struct TlsStatus {
@@ -206,12 +217,11 @@ class Loop {
     asio::awaitable<void> connection(Slot& s, Attempt& a);
     asio::awaitable<std::string> hello_exchange(Slot& s, Attempt& a);
     asio::awaitable<std::string> tls_exchange(Slot& s, Attempt& a);
-    asio::awaitable<std::string> requests(Slot& s, Attempt& a, SSL* ssl);
-    asio::awaitable<std::string> close_tls(Slot& s, SSL* ssl);
-    asio::awaitable<std::string> await_ticket(Slot& s, SSL* ssl);
+    asio::awaitable<std::string> requests(Slot& s, Attempt& a);
+    asio::awaitable<std::string> close_tls(Slot& s);
+    asio::awaitable<std::string> await_ticket(Slot& s);
     asio::awaitable<void> hold(Slot& s);
-    template <class Op>
-    asio::awaitable<TlsStatus> tls_call(Slot& s, SSL* ssl, Op op, int& result);
+    TlsStatus tls_status(Slot& s, error_code ec) const;
     error_code settle(Slot& s, error_code ec) const;
     void stop_all();
     void record(Slot& s, Attempt& a);
@@ -265,7 +275,7 @@ void Loop::stop_all() {
     stopping_ = true;
     for (auto& s : slots_) {
         error_code ignored;
-        s->socket.cancel(ignored);
+        s->current_socket().cancel(ignored);
         s->pacer.cancel();
         s->watchdog.cancel();
     }
@@ -327,7 +337,7 @@ asio::awaitable<void> Loop::connection(Slot& s, Attempt& a) {
         if (ec || generation != s.generation) return;
         s.timed_out = true;
         error_code ignored;
-        s.socket.cancel(ignored);  // not close(): OpenSSL may still hold the descriptor
+        s.current_socket().cancel(ignored);  // not close(): OpenSSL may still hold it
     });
 
     a.started = Clock::now();
@@ -352,8 +362,7 @@ asio::awaitable<void> Loop::connection(Slot& s, Attempt& a) {
     s.watchdog.cancel();
     a.held = plan_.options.hold && a.error.empty() && !stopping_;
     if (a.held) co_return;
-    error_code ignored;
-    s.socket.close(ignored);
+    s.close();
 }
 
 // An idle connection, as a browser's spare one: nothing is sent or read until stop_all().
@@ -362,8 +371,7 @@ asio::awaitable<void> Loop::hold(Slot& s) {
     s.pacer.expires_at(Clock::time_point::max());
     co_await s.pacer.async_wait(kAwait);
     held_.fetch_sub(1, std::memory_order_relaxed);
-    error_code ignored;
-    s.socket.close(ignored);
+    s.close();
 }
 
 asio::awaitable<std::string> Loop::hello_exchange(Slot& s, Attempt& a) {
@@ -399,81 +407,53 @@ asio::awaitable<std::string> Loop::hello_exchange(Slot& s, Attempt& a) {
     co_return std::string();
 }
 
-template <class Op>
-asio::awaitable<TlsStatus> Loop::tls_call(Slot& s, SSL* ssl, Op op, int& result) {
-    for (;;) {
-        ERR_clear_error();
-        errno = 0;
-        const int r = op();
-        if (r > 0) {
-            result = r;
-            co_return TlsStatus{};
-        }
-        const int saved_errno = errno;
-        const int error = SSL_get_error(ssl, r);
-        if (error == SSL_ERROR_WANT_READ || error == SSL_ERROR_WANT_WRITE) {
-            auto [waited] = co_await s.socket.async_wait(
-                error == SSL_ERROR_WANT_READ ? tcp::socket::wait_read : tcp::socket::wait_write,
-                kAwait);
-            if (auto ec = settle(s, waited))
-                co_return TlsStatus{TlsStatus::failed, socket_error_kind(ec)};
-            continue;
-        }
-        if (error == SSL_ERROR_ZERO_RETURN) co_return TlsStatus{TlsStatus::closed, "closed"};
-        if (error == SSL_ERROR_SYSCALL) {
-            if (saved_errno == 0) co_return TlsStatus{TlsStatus::closed, "closed"};
-            co_return TlsStatus{
-                TlsStatus::failed,
-                socket_error_kind(error_code(saved_errno, boost::system::system_category()))};
-        }
-        if (s.alert) co_return TlsStatus{TlsStatus::failed, std::string("tls alert: ") + s.alert};
-        const unsigned long e = ERR_peek_error();
-        if (tlsstack::is_unexpected_eof(e)) co_return TlsStatus{TlsStatus::closed, "closed"};
-        const char* reason = ERR_reason_error_string(e);
-        co_return TlsStatus{TlsStatus::failed,
-                            std::string("tls error: ") + (reason ? reason : "unknown")};
+// What a TLS operation's outcome means for the report (transport/tls_stream.h's error codes).
+TlsStatus Loop::tls_status(Slot& s, error_code ec) const {
+    ec = settle(s, ec);
+    if (!ec) return {};
+    if (ec == asio::error::eof || ec == asio::ssl::error::stream_truncated)
+        return {TlsStatus::closed, "closed"};
+    if (ec.category() == asio::error::get_ssl_category()) {
+        if (s.alert) return {TlsStatus::failed, std::string("tls alert: ") + s.alert};
+        const char* reason = ERR_reason_error_string(static_cast<unsigned long>(ec.value()));
+        return {TlsStatus::failed, std::string("tls error: ") + (reason ? reason : "unknown")};
     }
+    return {TlsStatus::failed, socket_error_kind(ec)};
 }
 
 asio::awaitable<std::string> Loop::tls_exchange(Slot& s, Attempt& a) {
     const LoadOptions& o = plan_.options;
-    SslPtr ssl(SSL_new(plan_.ssl_ctx));
-    if (!ssl) co_return "tls error: SSL_new failed";
-    error_code ec;
-    s.socket.native_non_blocking(true, ec);
-    SSL_set_fd(ssl.get(), s.socket.native_handle());
-    SSL_set_app_data(ssl.get(), &s);
-    SSL_set_connect_state(ssl.get());
-    if (const std::string* name = plan_.name(a.name))
-        SSL_set_tlsext_host_name(ssl.get(), name->c_str());
+    // The same transport as the proxy's (one TLS code path): the socket moves into it.
+    s.tls.emplace(std::move(s.socket), plan_.ssl_ctx, transport::TlsStream::Side::client);
+    SSL* ssl = s.tls->native_handle();
+    SSL_set_app_data(ssl, &s);
+    if (const std::string* name = plan_.name(a.name)) SSL_set_tlsext_host_name(ssl, name->c_str());
     if (o.resumes()) {
         s.session_key = a.destination * (plan_.no_sni_index() + 1) + a.name;
-        offer_session(s.session_key, ssl.get());
+        offer_session(s.session_key, ssl);
     }
 
-    int result = 0;
-    TlsStatus st = co_await tls_call(
-        s, ssl.get(), [&] { return SSL_do_handshake(ssl.get()); }, result);
-    if (st.state != TlsStatus::ok) co_return st.error;
+    auto [handshake] = co_await s.tls->async_handshake(kAwait);
+    if (TlsStatus st = tls_status(s, handshake); st.state != TlsStatus::ok) co_return st.error;
     a.connect_latency = Clock::now() - a.due;
     a.handshake = true;
-    a.resumed = SSL_session_reused(ssl.get()) == 1;
-    if (X509* peer = SSL_get_peer_certificate(ssl.get())) {  // a reference of our own
+    a.resumed = SSL_session_reused(ssl) == 1;
+    if (X509* peer = SSL_get_peer_certificate(ssl)) {  // a reference of our own
         Thumbprint t;
         unsigned length = static_cast<unsigned>(t.bytes.size());
         if (X509_digest(peer, EVP_sha1(), t.bytes.data(), &length) == 1) a.served = t;
         X509_free(peer);
     }
     std::string error;
-    if (o.mode == Mode::request) error = co_await requests(s, a, ssl.get());
+    if (o.mode == Mode::request) error = co_await requests(s, a);
     if (tlsstack::kBoringSsl && error.empty() && o.mode != Mode::request && o.resumes() &&
-        !o.hold && SSL_version(ssl.get()) == TLS1_3_VERSION)
-        error = co_await await_ticket(s, ssl.get());
-    if (error.empty() && !o.hold) error = co_await close_tls(s, ssl.get());
+        !o.hold && SSL_version(ssl) == TLS1_3_VERSION)
+        error = co_await await_ticket(s);
+    if (error.empty() && !o.hold) error = co_await close_tls(s);
     co_return error;
 }
 
-asio::awaitable<std::string> Loop::requests(Slot& s, Attempt& a, SSL* ssl) {
+asio::awaitable<std::string> Loop::requests(Slot& s, Attempt& a) {
     const LoadOptions& o = plan_.options;
     const std::string* name = plan_.name(a.name);
     const std::string& host = name ? *name : plan_.endpoint_hosts[a.destination];
@@ -486,19 +466,19 @@ asio::awaitable<std::string> Loop::requests(Slot& s, Attempt& a, SSL* ssl) {
             fmt::format("GET {} HTTP/1.1\r\nHost: {}\r\nUser-Agent: snibind-load\r\n{}\r\n", o.path,
                         host, last ? "Connection: close\r\n" : "");
         const auto sent_at = Clock::now();
-        int n = 0;
-        TlsStatus st = co_await tls_call(
-            s, ssl,
-            [&] { return SSL_write(ssl, request.data(), static_cast<int>(request.size())); }, n);
-        if (st.state != TlsStatus::ok) co_return st.error;
+        // async_write_some until all is sent, not asio::async_write: its composed handler claims
+        // a copy constructor that a coroutine's handler cannot honour (TlsStream::wrap).
+        for (std::size_t at = 0; at < request.size();) {
+            auto [written, n] = co_await s.tls->async_write_some(
+                asio::buffer(request.data() + at, request.size() - at), kAwait);
+            if (TlsStatus st = tls_status(s, written); st.state != TlsStatus::ok)
+                co_return st.error;
+            at += n;
+        }
         for (bool complete = false; !complete;) {
             if (begin == end) {
-                st = co_await tls_call(
-                    s, ssl,
-                    [&] {
-                        return SSL_read(ssl, s.buffer.data(), static_cast<int>(s.buffer.size()));
-                    },
-                    n);
+                auto [read, n] = co_await s.tls->async_read_some(asio::buffer(s.buffer), kAwait);
+                TlsStatus st = tls_status(s, read);
                 if (st.state == TlsStatus::failed) co_return st.error;
                 if (st.state == TlsStatus::closed) {
                     if (parser.finish().event == http::MessageParser::Event::message_complete)
@@ -506,7 +486,7 @@ asio::awaitable<std::string> Loop::requests(Slot& s, Attempt& a, SSL* ssl) {
                     co_return "closed";
                 }
                 begin = 0;
-                end = static_cast<std::size_t>(n);
+                end = n;
             }
             auto progress = parser.parse({s.buffer.data() + begin, end - begin});
             begin += progress.consumed;
@@ -527,35 +507,29 @@ asio::awaitable<std::string> Loop::requests(Slot& s, Attempt& a, SSL* ssl) {
 // BoringSSL a client that wants to resume and has nothing to ask waits for its ticket before
 // closing, as a browser that stays connected gets it; against a server that issues no TLS 1.3
 // ticket that wait ends at --timeout. Unasked-for application data ends the wait too.
-asio::awaitable<std::string> Loop::await_ticket(Slot& s, SSL* ssl) {
-    int n = 0;
-    TlsStatus st = co_await tls_call(
-        s, ssl,
-        [&] {
-            if (s.got_session) return 1;
-            const int r = SSL_read(ssl, s.buffer.data(), static_cast<int>(s.buffer.size()));
-            return r <= 0 && s.got_session ? 1 : r;
-        },
-        n);
+asio::awaitable<std::string> Loop::await_ticket(Slot& s) {
+    s.tls->end_reads_when([&s] { return s.got_session; });
+    auto [read, n] = co_await s.tls->async_read_some(asio::buffer(s.buffer), kAwait);
+    s.tls->end_reads_when(nullptr);
+    TlsStatus st = tls_status(s, read);
     co_return st.state == TlsStatus::failed ? st.error : std::string();
 }
 
-// Sends close_notify, then reads until the server closes. Reading drains what the server sent
-// after the handshake (TLS 1.3 session tickets, which on_new_session keeps in resume mode), so the
-// close is an orderly FIN rather than a reset for unread data, and lets the server close first.
-asio::awaitable<std::string> Loop::close_tls(Slot& s, SSL* ssl) {
-    SSL_shutdown(ssl);
-    for (;;) {
-        int n = 0;
-        TlsStatus st = co_await tls_call(
-            s, ssl,
-            [&] { return SSL_read(ssl, s.buffer.data(), static_cast<int>(s.buffer.size())); }, n);
-        if (st.state == TlsStatus::closed) break;
-        // A server that never closes is worth reporting; one that resets at the end is not.
-        if (st.state == TlsStatus::failed)
-            co_return st.error == "timeout" ? st.error : std::string();
+// Sends close_notify and reads the server's, then waits for the server to close the socket.
+// Reading drains what the server sent after the handshake (TLS 1.3 session tickets, which
+// on_new_session keeps in resume mode), so the close is an orderly FIN rather than a reset for
+// unread data, and lets the server close first.
+asio::awaitable<std::string> Loop::close_tls(Slot& s) {
+    auto [shut] = co_await s.tls->async_shutdown(kAwait);
+    TlsStatus st = tls_status(s, shut);
+    for (error_code ec; st.state == TlsStatus::ok && !ec;) {
+        auto [read, n] =
+            co_await s.tls->next_layer().async_read_some(asio::buffer(s.buffer), kAwait);
+        ec = read;
+        if (ec && ec != asio::error::eof) st = tls_status(s, ec);
     }
-    co_return std::string();
+    // A server that never closes is worth reporting; one that resets at the end is not.
+    co_return st.state == TlsStatus::failed&& st.error == "timeout" ? st.error : std::string();
 }
 
 void Loop::record(Slot& s, Attempt& a) {

@@ -138,16 +138,6 @@ void TlsStream::release_buffers() {
     tlsstack::release_buffers(ssl_.get());
 }
 
-void TlsStream::async_handshake(std::function<void(const error_code&)> done) {
-    start(Op::handshake, nullptr, 0,
-          [done = std::move(done)](const error_code& ec, std::size_t) { done(ec); });
-}
-
-void TlsStream::async_shutdown(std::function<void(const error_code&)> done) {
-    start(Op::shutdown, nullptr, 0,
-          [done = std::move(done)](const error_code& ec, std::size_t) { done(ec); });
-}
-
 void TlsStream::start(Op op, void* data, std::size_t size, Handler done) {
     if (size == 0 && (op == Op::read || op == Op::write)) {
         // Nothing to move (Asio's rule for a read or write of an empty buffer).
@@ -195,7 +185,11 @@ void TlsStream::attempt(Op op, void* data, std::size_t size, Handler done, bool 
         if (op == Op::handshake && SSL_is_server(ssl)) tlsstack::flush_tickets(ssl);
     } else {
         const int ssl_error = SSL_get_error(ssl, r);
-        if (ssl_error == SSL_ERROR_WANT_READ || ssl_error == SSL_ERROR_WANT_WRITE) {
+        const bool ends_early =
+            op == Op::read && ssl_error == SSL_ERROR_WANT_READ && read_ends_ && read_ends_();
+        if (ends_early) {
+            // What the caller waited for came in a record that held no data: 0 bytes, no error.
+        } else if (ssl_error == SSL_ERROR_WANT_READ || ssl_error == SSL_ERROR_WANT_WRITE) {
             socket_.async_wait(
                 ssl_error == SSL_ERROR_WANT_READ ? asio::ip::tcp::socket::wait_read
                                                  : asio::ip::tcp::socket::wait_write,
@@ -204,8 +198,9 @@ void TlsStream::attempt(Op op, void* data, std::size_t size, Handler done, bool 
                     attempt(op, data, size, std::move(done), false);
                 });
             return;
+        } else {
+            ec = error_of(ssl_error, saved_errno);
         }
-        ec = error_of(ssl_error, saved_errno);
     }
     if (first) {
         // Done without waiting: the handler still runs after this call returns, as Asio's do.

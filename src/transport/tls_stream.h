@@ -24,6 +24,7 @@
 #include <utility>
 #include <vector>
 
+#include <boost/asio/async_result.hpp>
 #include <boost/asio/buffer.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
@@ -55,20 +56,46 @@ class TlsStream {
     // after a read or write, so the handshake's would stay.)
     void release_buffers();
 
-    void async_handshake(std::function<void(const boost::system::error_code&)> done);
-    // Sends close_notify and waits for the peer's (or its EOF): the caller bounds the wait.
-    void async_shutdown(std::function<void(const boost::system::error_code&)> done);
+    // A read that would wait for the socket completes with 0 bytes instead once `condition`
+    // holds, as checked after each record OpenSSL took: a client waiting for something that is
+    // not application data (the load generator for a TLS 1.3 ticket) needs the read to end.
+    void end_reads_when(std::function<bool()> condition) { read_ends_ = std::move(condition); }
 
-    template <typename MutableBuffers, typename ReadHandler>
-    void async_read_some(const MutableBuffers& buffers, ReadHandler&& handler) {
-        boost::asio::mutable_buffer b = first(buffers);
-        start(Op::read, b.data(), b.size(), wrap(std::forward<ReadHandler>(handler)));
+    // Every operation takes an Asio completion token: a handler, or asio::use_awaitable for a
+    // coroutine (the load generator).
+    template <typename Token>
+    auto async_handshake(Token&& token) {
+        return boost::asio::async_initiate<Token, void(boost::system::error_code)>(
+            [this](auto handler) {
+                start(Op::handshake, nullptr, 0, wrap_status(std::move(handler)));
+            },
+            token);
     }
-    template <typename ConstBuffers, typename WriteHandler>
-    void async_write_some(const ConstBuffers& buffers, WriteHandler&& handler) {
-        boost::asio::const_buffer b = first(buffers);
-        start(Op::write, const_cast<void*>(b.data()), b.size(),
-              wrap(std::forward<WriteHandler>(handler)));
+    // Sends close_notify and waits for the peer's (or its EOF): the caller bounds the wait.
+    template <typename Token>
+    auto async_shutdown(Token&& token) {
+        return boost::asio::async_initiate<Token, void(boost::system::error_code)>(
+            [this](auto handler) {
+                start(Op::shutdown, nullptr, 0, wrap_status(std::move(handler)));
+            },
+            token);
+    }
+
+    template <typename MutableBuffers, typename Token>
+    auto async_read_some(const MutableBuffers& buffers, Token&& token) {
+        return boost::asio::async_initiate<Token, void(boost::system::error_code, std::size_t)>(
+            [this](auto handler, boost::asio::mutable_buffer b) {
+                start(Op::read, b.data(), b.size(), wrap(std::move(handler)));
+            },
+            token, first(buffers));
+    }
+    template <typename ConstBuffers, typename Token>
+    auto async_write_some(const ConstBuffers& buffers, Token&& token) {
+        return boost::asio::async_initiate<Token, void(boost::system::error_code, std::size_t)>(
+            [this](auto handler, boost::asio::const_buffer b) {
+                start(Op::write, const_cast<void*>(b.data()), b.size(), wrap(std::move(handler)));
+            },
+            token, first(buffers));
     }
 
     struct Prefix;  // what the BIO reads from (tls_stream.cpp)
@@ -83,16 +110,32 @@ class TlsStream {
             if (it->size() != 0) return *it;
         return *boost::asio::buffer_sequence_begin(buffers);
     }
-    // std::function needs a copyable target; Asio's composed handlers (async_write's) are
-    // move-only, so they are held through a shared pointer (a copyable one, such as a lambda
-    // holding the session, goes in as it is: no allocation).
+    // std::function needs a copyable target; Asio's composed handlers (async_write's) and
+    // coroutine handlers are move-only, so they are held through a shared pointer (a copyable
+    // one, such as a lambda holding the session, goes in as it is: no allocation). async_write
+    // over a coroutine's handler declares a copy constructor it cannot compile, which this test
+    // cannot see: a coroutine writes with async_write_some.
     template <typename H>
     static Handler wrap(H&& handler) {
         if constexpr (std::is_copy_constructible_v<std::decay_t<H>>) {
             return Handler(std::forward<H>(handler));
         } else {
             auto held = std::make_shared<std::decay_t<H>>(std::forward<H>(handler));
-            return [held](const boost::system::error_code& ec, std::size_t n) { (*held)(ec, n); };
+            return [held](const boost::system::error_code& ec, std::size_t n) {
+                std::move (*held)(ec, n);
+            };
+        }
+    }
+    // The same for a handler of an operation that moves no bytes (handshake, shutdown).
+    template <typename H>
+    static Handler wrap_status(H&& handler) {
+        if constexpr (std::is_copy_constructible_v<std::decay_t<H>>) {
+            return [handler = std::forward<H>(handler)](const boost::system::error_code& ec,
+                                                        std::size_t) mutable { handler(ec); };
+        } else {
+            auto held = std::make_shared<std::decay_t<H>>(std::forward<H>(handler));
+            return
+                [held](const boost::system::error_code& ec, std::size_t) { std::move (*held)(ec); };
         }
     }
 
@@ -103,6 +146,7 @@ class TlsStream {
     boost::asio::ip::tcp::socket socket_;
     std::unique_ptr<Prefix> prefix_;  // the BIO's: the socket, and bytes read before TLS began
     std::unique_ptr<SSL, decltype(&SSL_free)> ssl_;  // first to go: its BIO reads prefix_
+    std::function<bool()> read_ends_;                // end_reads_when
 };
 
 }  // namespace snibind::transport

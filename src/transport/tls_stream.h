@@ -112,9 +112,9 @@ class TlsStream {
     }
     // std::function needs a copyable target; Asio's composed handlers (async_write's) and
     // coroutine handlers are move-only, so they are held through a shared pointer (a copyable
-    // one, such as a lambda holding the session, goes in as it is: no allocation). async_write
-    // over a coroutine's handler declares a copy constructor it cannot compile, which this test
-    // cannot see: a coroutine writes with async_write_some.
+    // one, such as a lambda holding the session, goes in as it is: no allocation). async_write's
+    // handler wrapping a coroutine's declares a copy constructor that does not compile, which
+    // std::is_copy_constructible cannot see: a coroutine writes with async_write_some.
     template <typename H>
     static Handler wrap(H&& handler) {
         if constexpr (std::is_copy_constructible_v<std::decay_t<H>>) {

@@ -32,14 +32,11 @@ struct PkeyFree {
 struct Pkcs12Free {
     void operator()(PKCS12* p) const { PKCS12_free(p); }
 };
-struct SslCtxFree {
-    void operator()(SSL_CTX* c) const { SSL_CTX_free(c); }
-};
 using BioPtr = std::unique_ptr<BIO, BioFree>;
 using X509Ptr = std::unique_ptr<X509, X509Free>;
 using PkeyPtr = std::unique_ptr<EVP_PKEY, PkeyFree>;
 using Pkcs12Ptr = std::unique_ptr<PKCS12, Pkcs12Free>;
-using SslCtxPtr = std::unique_ptr<SSL_CTX, SslCtxFree>;
+using tlsstack::SslCtxPtr;
 
 // What a file yielded before it becomes a Certificate: the leaf, the rest of the chain, the key
 // (null when there is none or it could not be read) and why the key cannot be used.

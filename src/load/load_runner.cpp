@@ -47,10 +47,7 @@ using Clock = std::chrono::steady_clock;
 using boost::system::error_code;
 constexpr auto kAwait = asio::as_tuple(asio::use_awaitable);
 
-struct SslCtxFree {
-    void operator()(SSL_CTX* c) const { SSL_CTX_free(c); }
-};
-using SslCtxPtr = std::unique_ptr<SSL_CTX, SslCtxFree>;
+using tlsstack::SslCtxPtr;
 
 std::uint64_t micros(Clock::duration d) {
     return static_cast<std::uint64_t>(
@@ -411,8 +408,7 @@ asio::awaitable<std::string> Loop::hello_exchange(Slot& s, Attempt& a) {
 TlsStatus Loop::tls_status(Slot& s, error_code ec) const {
     ec = settle(s, ec);
     if (!ec) return {};
-    if (ec == asio::error::eof || ec == asio::ssl::error::stream_truncated)
-        return {TlsStatus::closed, "closed"};
+    if (transport::closed_by_peer(ec)) return {TlsStatus::closed, "closed"};
     if (ec.category() == asio::error::get_ssl_category()) {
         if (s.alert) return {TlsStatus::failed, std::string("tls alert: ") + s.alert};
         const char* reason = ERR_reason_error_string(static_cast<unsigned long>(ec.value()));

@@ -9,20 +9,17 @@
 #include <unordered_map>
 
 #include "model/model.h"
+#include "tlsstack/tls_stack.h"
 
 namespace snibind::proxy {
 
 struct Runtime {
-    struct SslCtxFree {
-        void operator()(SSL_CTX* ctx) const { SSL_CTX_free(ctx); }
-    };
-
     std::shared_ptr<const model::Model> model;
     // The TLS server context of each certificate that can be served (the certificate owns it;
     // shared by all threads).
     std::unordered_map<const certs::Certificate*, SSL_CTX*> server_contexts;
     // The client side towards https:// site backends.
-    std::unique_ptr<SSL_CTX, SslCtxFree> backend_context;
+    tlsstack::SslCtxPtr backend_context;
 
     const config::Config& config() const { return model->config; }
     SSL_CTX* server_context(const certs::Certificate* cert) const;

@@ -17,7 +17,6 @@
 namespace snibind::proxy {
 
 namespace asio = boost::asio;
-namespace ssl = boost::asio::ssl;
 using boost::system::error_code;
 
 namespace {
@@ -29,10 +28,6 @@ std::string tls_error_text(const error_code& ec) {
         return buf;
     }
     return ec.message();
-}
-
-bool is_eof(const error_code& ec) {
-    return ec == asio::error::eof || ec == ssl::error::stream_truncated;
 }
 
 // The TLS bytes of what the connection read: [hello_offset, size) (a PROXY header may precede
@@ -135,13 +130,14 @@ void TlsSession::read_request_bytes() {
         asio::buffer(in_.data() + in_end_, in_.size() - in_end_),
         [self = shared_from_this()](const error_code& ec, std::size_t n) {
             if (ec) {
-                if (self->phase_ == Phase::head && is_eof(ec))
+                if (self->phase_ == Phase::head && transport::closed_by_peer(ec))
                     self->shut_down(ConnectionResult::closed, {});
                 else if (ec != asio::error::operation_aborted)
-                    self->shut_down(is_eof(ec) ? ConnectionResult::client_closed
-                                               : ConnectionResult::client_error,
-                                    is_eof(ec) ? "the client closed in the middle of a request"
-                                               : tls_error_text(ec));
+                    self->shut_down(transport::closed_by_peer(ec) ? ConnectionResult::client_closed
+                                                                  : ConnectionResult::client_error,
+                                    transport::closed_by_peer(ec)
+                                        ? "the client closed in the middle of a request"
+                                        : tls_error_text(ec));
                 return;
             }
             self->last_activity_ = std::chrono::steady_clock::now();
@@ -352,7 +348,7 @@ void TlsSession::read_response() {
         [self = shared_from_this()](const error_code& ec, std::size_t n) {
             if (self->closing_ || self->waiting_ != Waiting::backend_read) return;  // gave up
             if (ec) {
-                if (is_eof(ec)) {
+                if (transport::closed_by_peer(ec)) {
                     auto p = self->response_.finish();
                     if (p.event == http::MessageParser::Event::message_complete) {
                         self->end_exchange(false);
@@ -491,7 +487,7 @@ void TlsSession::backend_failed(const error_code& ec, std::string_view doing) {
         });
         return;
     }
-    if (is_eof(ec)) {
+    if (transport::closed_by_peer(ec)) {
         give_up_backend(ConnectionResult::backend_error,
                         response_started_ ? "the backend ended its response early"
                                           : "the backend closed the connection before answering",

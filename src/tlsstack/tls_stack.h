@@ -10,6 +10,7 @@
 #include <openssl/ssl.h>
 
 #include <chrono>
+#include <memory>
 #include <string>
 
 #if defined(SNIBIND_TLS_BORINGSSL) != defined(OPENSSL_IS_BORINGSSL)
@@ -23,6 +24,12 @@ inline constexpr bool kBoringSsl = true;
 #else
 inline constexpr bool kBoringSsl = false;
 #endif
+
+// An owned SSL_CTX (every part that builds a context holds it so).
+struct SslCtxFree {
+    void operator()(SSL_CTX* ctx) const { SSL_CTX_free(ctx); }
+};
+using SslCtxPtr = std::unique_ptr<SSL_CTX, SslCtxFree>;
 
 // "OpenSSL 3.0.19 27 Jan 2026" or "BoringSSL, Debian android-libboringssl, API 17": the
 // library actually in use, for `snibind --version`.

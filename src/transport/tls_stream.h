@@ -28,8 +28,15 @@
 #include <boost/asio/buffer.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/ssl/error.hpp>
 
 namespace snibind::transport {
+
+// Whether `ec` from a TlsStream says the peer ended the connection (close_notify, or an EOF
+// without one) rather than that something failed.
+inline bool closed_by_peer(const boost::system::error_code& ec) {
+    return ec == boost::asio::error::eof || ec == boost::asio::ssl::error::stream_truncated;
+}
 
 class TlsStream {
   public:
@@ -65,20 +72,12 @@ class TlsStream {
     // coroutine (the load generator).
     template <typename Token>
     auto async_handshake(Token&& token) {
-        return boost::asio::async_initiate<Token, void(boost::system::error_code)>(
-            [this](auto handler) {
-                start(Op::handshake, nullptr, 0, wrap_status(std::move(handler)));
-            },
-            token);
+        return async_status(Op::handshake, std::forward<Token>(token));
     }
     // Sends close_notify and waits for the peer's (or its EOF): the caller bounds the wait.
     template <typename Token>
     auto async_shutdown(Token&& token) {
-        return boost::asio::async_initiate<Token, void(boost::system::error_code)>(
-            [this](auto handler) {
-                start(Op::shutdown, nullptr, 0, wrap_status(std::move(handler)));
-            },
-            token);
+        return async_status(Op::shutdown, std::forward<Token>(token));
     }
 
     template <typename MutableBuffers, typename Token>
@@ -126,17 +125,18 @@ class TlsStream {
             };
         }
     }
-    // The same for a handler of an operation that moves no bytes (handshake, shutdown).
-    template <typename H>
-    static Handler wrap_status(H&& handler) {
-        if constexpr (std::is_copy_constructible_v<std::decay_t<H>>) {
-            return [handler = std::forward<H>(handler)](const boost::system::error_code& ec,
-                                                        std::size_t) mutable { handler(ec); };
-        } else {
-            auto held = std::make_shared<std::decay_t<H>>(std::forward<H>(handler));
-            return
-                [held](const boost::system::error_code& ec, std::size_t) { std::move (*held)(ec); };
-        }
+    // An operation that moves no bytes (handshake, shutdown): its handler takes the error only.
+    template <typename Token>
+    auto async_status(Op op, Token&& token) {
+        return boost::asio::async_initiate<Token, void(boost::system::error_code)>(
+            [this, op](auto handler) {
+                start(op, nullptr, 0,
+                      wrap([handler = std::move(handler)](const boost::system::error_code& ec,
+                                                          std::size_t) mutable {
+                          std::move(handler)(ec);
+                      }));
+            },
+            token);
     }
 
     // Runs `op` until it completes or needs the socket, waiting for the socket as OpenSSL asks.

@@ -52,8 +52,11 @@ ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 ctest --preset asan
 
 echo "== TSan: concurrency tests"
 cmake --preset tsan >/dev/null
-cmake --build --preset tsan -j "$jobs" --target binding_table_stress_test
+cmake --build --preset tsan -j "$jobs" --target binding_table_stress_test snibind serve_forward_test
 TSAN_OPTIONS=halt_on_error=1 ctest --preset tsan
+# The forward path's event loops, one per worker thread, against the runtime, the connection
+# limit and the access log that the workers share: `snibind serve` itself built with TSan.
+TSAN_OPTIONS=halt_on_error=1 ctest --test-dir build/tsan --output-on-failure -R '^ServeForward\.'
 
 echo "== BoringSSL build (-DSNIBIND_TLS=boringssl) and the whole test suite again"
 cmake --preset boringssl >/dev/null

@@ -58,7 +58,7 @@ constexpr std::string_view kTopLevelKeys[]{
     "urlacl_store",
     "iis_config",
 };
-constexpr std::string_view kListenKeys[]{"address", "accept_proxy"};
+constexpr std::string_view kListenKeys[]{"address", "accept_proxy", "defer_accept"};
 constexpr std::string_view kCcsKeys[]{"folder", "password", "password_env"};
 constexpr std::string_view kLimitsKeys[]{"hello_timeout",
                                          "max_hello_bytes",
@@ -449,6 +449,9 @@ class Parser {
                 listener.endpoint = parse_endpoint(fields.required("address"), "listen");
                 if (auto flag = fields.get("accept_proxy")) {
                     listener.accept_proxy = parse_bool(*flag, "listen.accept_proxy");
+                }
+                if (auto flag = fields.get("defer_accept")) {
+                    listener.defer_accept = parse_bool(*flag, "listen.defer_accept");
                 }
             } else if (entry.IsSequence()) {
                 fail(entry,

@@ -28,6 +28,8 @@ struct ConfigError {
 struct Listener {
     Endpoint endpoint;
     bool accept_proxy = false;  // a PROXY v1/v2 header precedes the hello (src/tls/README.md)
+    // TCP_DEFER_ACCEPT: accepted once the client has sent something (proxy/worker.cpp).
+    bool defer_accept = true;
 };
 
 // A record's action is the core's (bindings/record.h): selection carries it into the decision.

@@ -29,6 +29,7 @@ class BufferPool {
 
         explicit operator bool() const { return block_ != nullptr; }
         char* data() { return block_ ? block_->data() : nullptr; }
+        const char* data() const { return block_ ? block_->data() : nullptr; }
         static constexpr std::size_t size() { return kSize; }
         void release() {
             if (block_) pool_->put(std::move(block_));

@@ -1,9 +1,14 @@
 #include "proxy/client_connection.h"
 
+#include <sys/socket.h>
+
+#include <algorithm>
 #include <array>
+#include <cerrno>
+#include <system_error>
 
 #include <fmt/format.h>
-#include <boost/asio/write.hpp>
+#include <boost/asio/ip/tcp.hpp>
 
 #include "net/asio_endpoint.h"
 #include "proxy/forward_session.h"
@@ -43,10 +48,11 @@ constexpr std::uint8_t kAlertUnrecognizedName = 112;
 
 }  // namespace
 
-ClientConnection::ClientConnection(Worker& worker, asio::ip::tcp::socket socket, bool accept_proxy,
+ClientConnection::ClientConnection(Worker& worker, SocketFd socket, bool accept_proxy,
                                    const Endpoint& client, const Endpoint& dst)
     : worker_(worker),
       socket_(std::move(socket)),
+      v6_(dst.addr.v6),
       deadline_(worker.io()),
       runtime_(worker.runtime()),
       trace_(worker),
@@ -57,64 +63,121 @@ ClientConnection::ClientConnection(Worker& worker, asio::ip::tcp::socket socket,
     // largest PROXY header.
     max_buffer_ = runtime_->config().limits.max_hello_bytes + 5 * ReaderOptions{}.max_records + 16 +
                   ProxyHeaderReader::kMaxV2Length + 512;
-    buffer_.resize(std::min(kInitialBuffer, max_buffer_));
     trace_.log.dst = dst;
     trace_.log.client = client;
 }
 
+// The first read, into a buffer borrowed from the worker: the listener deferred the accept until
+// the client spoke, so this usually finds the whole hello, and the connection is routed from the
+// borrowed bytes without a buffer of its own. Only a hello that is not whole yet is copied to
+// buffer_, where the rest joins it.
 void ClientConnection::start() {
-    // The hello deadline closes the connection; it never routes it to a default
-    // (src/tls/README.md).
-    deadline_.expires_after(runtime_->config().limits.hello_timeout);
-    deadline_.async_wait([self = shared_from_this()](const error_code& ec) {
-        if (ec) return;
-        self->timed_out_ = true;
-        error_code ignored;
-        self->socket_.cancel(ignored);
-    });
-    read_more();
-}
-
-void ClientConnection::read_more() {
-    if (size_ == buffer_.size()) {
-        if (buffer_.size() >= max_buffer_) {
-            drop(ConnectionResult::hello_too_large,
-                 fmt::format("no complete hello within {} bytes", size_), false);
-            return;
-        }
-        buffer_.resize(std::min(buffer_.size() * 2, max_buffer_));
-    }
-    socket_.async_read_some(
-        asio::buffer(buffer_.data() + size_, buffer_.size() - size_),
-        [self = shared_from_this()](const error_code& ec, std::size_t n) { self->on_read(ec, n); });
-}
-
-void ClientConnection::on_read(const error_code& ec, std::size_t n) {
-    size_ += n;
-    trace_.log.bytes_in = size_;
-    if (ec) {
-        if (timed_out_) {
-            reader_.finish();
-            drop(ConnectionResult::hello_timeout,
-                 fmt::format("no complete hello within {} ms ({} bytes)",
-                             runtime_->config().limits.hello_timeout.count(), size_),
-                 false);
-        } else if (ec == asio::error::eof) {
-            on_hello_done(reader_.finish());
-        } else {
-            drop(ConnectionResult::client_error, ec.message(), false);
-        }
+    first_ = worker_.buffers().get();
+    const std::size_t room = std::min(first_.size(), max_buffer_);
+    ssize_t n;
+    do {
+        n = ::recv(socket_.get(), first_.data(), room, 0);
+    } while (n < 0 && errno == EINTR);
+    if (n < 0) {
+        const int error = errno;
+        first_.release();
+        if (error == EAGAIN || error == EWOULDBLOCK)
+            wait();
+        else
+            drop(ConnectionResult::client_error,
+                 std::error_code(error, std::system_category()).message(), false);
         return;
     }
-    std::span<const std::uint8_t> received(buffer_.data(), size_);
+    if (n == 0) {
+        first_.release();
+        on_hello_done(reader_.finish());
+        return;
+    }
+    size_ = static_cast<std::size_t>(n);
+    trace_.log.bytes_in = size_;
+    if (!on_bytes()) return;  // routed (or dropped) from the borrowed bytes
+    buffer_.assign(first_.data(), first_.data() + size_);
+    first_.release();
+    if (size_ < room)
+        wait();  // the socket is empty for now (see ForwardSession::pump)
+    else
+        read();
+}
+
+void ClientConnection::on_events(std::uint32_t) {
+    if (!phase_over_) read();
+}
+
+// Reads until the hello is complete or the socket has nothing more for now.
+void ClientConnection::read() {
+    for (;;) {
+        if (size_ == buffer_.size()) {
+            if (buffer_.size() >= max_buffer_) {
+                drop(ConnectionResult::hello_too_large,
+                     fmt::format("no complete hello within {} bytes", size_), false);
+                return;
+            }
+            buffer_.resize(std::min(std::max(buffer_.size() * 2, kInitialBuffer), max_buffer_));
+        }
+        const std::size_t room = buffer_.size() - size_;
+        const ssize_t n = ::recv(socket_.get(), buffer_.data() + size_, room, 0);
+        if (n < 0) {
+            const int error = errno;
+            if (error == EINTR) continue;
+            if (error == EAGAIN || error == EWOULDBLOCK) {
+                wait();
+            } else {
+                drop(ConnectionResult::client_error,
+                     std::error_code(error, std::system_category()).message(), false);
+            }
+            return;
+        }
+        if (n == 0) {
+            on_hello_done(reader_.finish());
+            return;
+        }
+        size_ += static_cast<std::size_t>(n);
+        trace_.log.bytes_in = size_;
+        if (!on_bytes()) return;
+        // Less than there was room for: the socket is empty for now (see ForwardSession::pump).
+        if (static_cast<std::size_t>(n) < room) {
+            wait();
+            return;
+        }
+    }
+}
+
+// The hello is not whole yet: wait for the rest, at most until the hello deadline. The deadline
+// closes the connection; it never routes it to a default (src/tls/README.md).
+void ClientConnection::wait() {
+    if (registered_) return;  // the next edge comes by itself
+    if (auto ec = worker_.loop().watch(socket_.get(), *this)) {
+        drop(ConnectionResult::client_error, fmt::format("epoll: {}", ec.message()), false);
+        return;
+    }
+    registered_ = true;
+    adopted_ = worker_.loop().adopt(shared_from_this());
+    deadline_.expires_after(runtime_->config().limits.hello_timeout);
+    deadline_.async_wait([self = shared_from_this()](const error_code& ec) {
+        if (ec || self->phase_over_) return;
+        self->reader_.finish();
+        self->drop(ConnectionResult::hello_timeout,
+                   fmt::format("no complete hello within {} ms ({} bytes)",
+                               self->runtime_->config().limits.hello_timeout.count(), self->size_),
+                   false);
+    });
+}
+
+// What has come so far: a PROXY header first if the listener expects one, then the hello.
+bool ClientConnection::on_bytes() {
+    const std::span<const std::uint8_t> received = this->received();
     if (accept_proxy_ && !proxy_done_) {
         switch (proxy_reader_.read(received)) {
             case ProxyHeaderResult::need_more:
-                read_more();
-                return;
+                return true;
             case ProxyHeaderResult::invalid:
                 drop(ConnectionResult::bad_proxy_header, std::string(proxy_reader_.error()), false);
-                return;
+                return false;
             case ProxyHeaderResult::done:
                 proxy_done_ = true;
                 hello_offset_ = proxy_reader_.header().length;
@@ -126,14 +189,26 @@ void ClientConnection::on_read(const error_code& ec, std::size_t n) {
         }
     }
     HelloResult r = reader_.read(received.subspan(hello_offset_));
-    if (r == HelloResult::need_more)
-        read_more();
-    else
-        on_hello_done(r);
+    if (r == HelloResult::need_more) return true;
+    on_hello_done(r);
+    return false;
+}
+
+std::span<const std::uint8_t> ClientConnection::received() const {
+    if (first_) return {reinterpret_cast<const std::uint8_t*>(first_.data()), size_};
+    return {buffer_.data(), size_};
+}
+
+// The phase ends, whichever way: the deadline and the loop's hold on this object go.
+void ClientConnection::end_phase() {
+    phase_over_ = true;
+    first_.release();
+    if (!registered_) return;
+    deadline_.cancel();
+    if (adopted_) worker_.loop().release(*adopted_);
 }
 
 void ClientConnection::on_hello_done(HelloResult result) {
-    deadline_.cancel();
     if (result == HelloResult::client_hello) {
         worker_.stats().hello_bytes.observe(static_cast<double>(reader_.hello_end()));
         worker_.stats().hello_reads.observe(static_cast<double>(reader_.reads()));
@@ -199,9 +274,11 @@ void ClientConnection::dispatch() {
                             "the record's flags allow no version the client offers (L7)");
             return;
         }
-        std::make_shared<ForwardSession>(worker_, std::move(socket_), std::move(buffer_), size_,
-                                         hello_offset_, std::move(trace_), runtime_, entry)
+        std::make_shared<ForwardSession>(worker_, std::move(socket_), registered_,
+                                         received().subspan(hello_offset_), std::move(trace_),
+                                         runtime_, entry)
             ->start();
+        end_phase();
         return;
     }
 
@@ -214,30 +291,45 @@ void ClientConnection::dispatch() {
                              : "the record's certificate is not loaded");
         return;
     }
-    std::make_shared<TlsSession>(worker_, std::move(socket_), std::move(buffer_), size_,
+    // The TLS session runs on Asio's sockets: the descriptor leaves this loop for Asio's.
+    if (registered_) worker_.loop().unwatch(socket_.get());
+    asio::ip::tcp::socket socket(worker_.io());
+    error_code ec;
+    socket.assign(v6_ ? asio::ip::tcp::v6() : asio::ip::tcp::v4(), socket_.get(), ec);
+    if (ec) {
+        drop(ConnectionResult::client_error, fmt::format("asio: {}", ec.message()), false);
+        return;
+    }
+    socket_.release();
+    if (first_) buffer_.assign(received().begin(), received().end());  // TLS keeps its own copy
+    std::make_shared<TlsSession>(worker_, std::move(socket), std::move(buffer_), size_,
                                  hello_offset_, std::move(trace_), runtime_, decision,
                                  std::move(cert), context, hello)
         ->start();
+    end_phase();
 }
 
 void ClientConnection::drop(ConnectionResult result, std::string why, bool reset) {
     trace_.end(result, std::move(why));
-    error_code ignored;
-    if (reset) socket_.set_option(asio::socket_base::linger(true, 0), ignored);
-    socket_.close(ignored);
+    if (reset) {
+        const linger abort{.l_onoff = 1, .l_linger = 0};  // close() sends a RST
+        ::setsockopt(socket_.get(), SOL_SOCKET, SO_LINGER, &abort, sizeof abort);
+    }
+    socket_.close();
+    end_phase();
 }
 
 void ClientConnection::alert_and_close(std::uint8_t description, ConnectionResult result,
                                        std::string why) {
     trace_.end(result, std::move(why));
-    alert_ = {0x15, 0x03, 0x03, 0x00, 0x02, 0x02, description};  // level 2: fatal
-    asio::async_write(socket_, asio::buffer(alert_),
-                      [self = shared_from_this()](const error_code&, std::size_t n) {
-                          self->trace_.log.bytes_out += n;
-                          error_code ignored;
-                          self->socket_.shutdown(asio::socket_base::shutdown_send, ignored);
-                          self->socket_.close(ignored);
-                      });
+    // An alert record (0x15, TLS 1.2 framing, 2 bytes): level 2 (fatal), then the description.
+    const std::array<std::uint8_t, 7> alert{0x15, 0x03, 0x03, 0x00, 0x02, 0x02, description};
+    // Nothing was ever written to this socket: its send buffer takes the 7 bytes at once.
+    const ssize_t n = ::send(socket_.get(), alert.data(), alert.size(), MSG_NOSIGNAL);
+    if (n > 0) trace_.log.bytes_out += static_cast<std::uint64_t>(n);
+    ::shutdown(socket_.get(), SHUT_WR);
+    socket_.close();
+    end_phase();
 }
 
 }  // namespace snibind::proxy

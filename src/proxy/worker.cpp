@@ -1,6 +1,9 @@
 #include "proxy/worker.h"
 
 #include <malloc.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
 
 #include <algorithm>
 #include <optional>
@@ -12,21 +15,24 @@
 #include "net/accept_backoff.h"
 #include "net/asio_endpoint.h"
 #include "proxy/client_connection.h"
-#include "proxy/socket_state.h"
 
 namespace snibind::proxy {
 
 namespace asio = boost::asio;
 using boost::system::error_code;
 
-struct Worker::Acceptor {
-    Acceptor(asio::io_context& io, bool accept_proxy) : acceptor(io), accept_proxy(accept_proxy) {}
-    asio::ip::tcp::acceptor acceptor;
+// A listening socket on the worker's EventLoop (level-triggered): each event accepts a batch with
+// accept4(2), which makes the sockets non-blocking as it creates them.
+struct Worker::Acceptor final : EventHandler {
+    Acceptor(Worker& worker, bool accept_proxy) : worker(worker), accept_proxy(accept_proxy) {}
+    void on_events(std::uint32_t) override { worker.accept(*this); }
+    Worker& worker;
+    SocketFd fd;
     bool accept_proxy;
+    bool v6 = false;
     std::string name;  // the configured address, for messages
     // The bound address: every connection's local address, unless it is a wildcard.
     std::optional<Endpoint> local;
-    asio::ip::tcp::endpoint peer;  // filled by accept(2) itself, which saves a getpeername
 };
 
 Worker::Worker(AccessLog& log, std::shared_ptr<const Runtime> runtime, ConnectionLimit& limit)
@@ -43,17 +49,25 @@ Worker::~Worker() {
     acceptors_.clear();
     tick_.reset();
     backend_pool_.clear();
+    loop_.reset();
     io_.reset();
 }
 
 namespace {
 
-error_code set_reuseport(asio::ip::tcp::acceptor& acceptor) {
-    int one = 1;
-    if (::setsockopt(acceptor.native_handle(), SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0)
+error_code set_int_option(asio::ip::tcp::acceptor& acceptor, int level, int name, int value) {
+    if (::setsockopt(acceptor.native_handle(), level, name, &value, sizeof value) != 0)
         return error_code(errno, boost::system::system_category());
     return {};
 }
+
+error_code set_reuseport(asio::ip::tcp::acceptor& acceptor) {
+    return set_int_option(acceptor, SOL_SOCKET, SO_REUSEPORT, 1);
+}
+
+// Accepts taken per listener event: a burst is accepted without a round through epoll per
+// connection, and one listener cannot starve the connections already open.
+constexpr int kAcceptBatch = 32;
 
 // Why `endpoint` cannot be listened on, for the operator.
 std::runtime_error listen_error(const Endpoint& endpoint, const error_code& ec) {
@@ -91,10 +105,13 @@ void Worker::listen(bool first) {
     for (const config::Listener* listener : order) {
         const config::Listener& l = *listener;
         const bool exclusive = first && !covered(l.endpoint);
-        auto a = std::make_unique<Acceptor>(*io_, l.accept_proxy);
+        auto a = std::make_unique<Acceptor>(*this, l.accept_proxy);
         a->name = l.endpoint.to_string();
         auto endpoint = net::to_asio(l.endpoint);
-        auto& acceptor = a->acceptor;
+        a->v6 = endpoint.address().is_v6();
+        // Opened, bound and checked with Asio (its errors name what failed), then released to
+        // the EventLoop.
+        asio::ip::tcp::acceptor acceptor(*io_);
         error_code ec;
         auto check = [&] {
             if (ec) throw listen_error(l.endpoint, ec);
@@ -110,6 +127,16 @@ void Worker::listen(bool first) {
         // Accepted sockets inherit TCP_NODELAY: one setsockopt here, none per connection.
         acceptor.set_option(asio::ip::tcp::no_delay(true), ec);
         check();
+        // The kernel completes the accept once the client has sent something (the PROXY header
+        // or the hello: clients speak first here), so the first read finds the hello. A client
+        // that sends nothing waits in the kernel, holding no descriptor and no slot of
+        // max_connections, and is accepted after about a second (the first SYN-ACK
+        // retransmission) if still there; its hello deadline starts then. HAProxy's
+        // defer-accept, nginx's deferred.
+        if (l.defer_accept) {
+            ec = set_int_option(acceptor, IPPROTO_TCP, TCP_DEFER_ACCEPT, 1);
+            check();
+        }
         // Every worker binds the same address with SO_REUSEPORT and the kernel spreads
         // connections over them. SO_REUSEPORT would also let any other process of this user join
         // (a second `snibind serve` with the same listen: took half the connections), and let
@@ -133,45 +160,73 @@ void Worker::listen(bool first) {
         auto bound = acceptor.local_endpoint(ec);
         check();
         if (!bound.address().is_unspecified()) a->local = net::to_endpoint(bound);
+        // accept4 loops until EAGAIN: the listener itself must not block.
+        acceptor.non_blocking(true, ec);
+        check();
+        a->fd = SocketFd(acceptor.release(ec));
+        check();
         acceptors_.push_back(std::move(a));
     }
-    for (auto& a : acceptors_) accept(*a);
+    for (auto& a : acceptors_) {
+        if (auto ec = loop_->watch_listener(a->fd.get(), *a))
+            throw std::runtime_error(
+                fmt::format("cannot listen on {}: epoll: {}", a->name, ec.message()));
+    }
 }
 
 void Worker::accept(Acceptor& a) {
-    a.acceptor.async_accept(a.peer, [this, &a](const error_code& ec, asio::ip::tcp::socket socket) {
-        if (ec == asio::error::operation_aborted || !a.acceptor.is_open()) return;
-        if (ec && net::back_off_accept(ec, io_->get_executor(), a.name, [this, &a] {
-                if (a.acceptor.is_open()) accept(a);
-            }))
-            return;  // out of descriptors: accepting again at once would spin
-        if (!ec) {
-            ++stats_.accepted;
-            // Over the limit: refuse with a reset rather than queue without bound.
-            if (limit_.open.fetch_add(1, std::memory_order_relaxed) >=
-                limit_.max.load(std::memory_order_relaxed)) {
-                limit_.open.fetch_sub(1, std::memory_order_relaxed);
-                ++stats_.refused;
-                error_code ignored;
-                socket.set_option(asio::socket_base::linger(true, 0), ignored);
-                socket.close(ignored);
-            } else {
-                ++live_;
-                SocketState::mark_not_shared(socket);
-                Endpoint dst;
-                if (a.local) {
-                    dst = *a.local;
-                } else {
-                    error_code ignored;  // a client gone already is found out by the first read
-                    dst = net::to_endpoint(socket.local_endpoint(ignored));
-                }
-                std::make_shared<ClientConnection>(*this, std::move(socket), a.accept_proxy,
-                                                   net::to_endpoint(a.peer), dst)
-                    ->start();
+    for (int i = 0; i < kAcceptBatch && a.fd; ++i) {
+        asio::ip::tcp::endpoint peer;  // filled by accept4 itself, which saves a getpeername
+        socklen_t length = static_cast<socklen_t>(peer.capacity());
+        SocketFd socket(::accept4(a.fd.get(), peer.data(), &length, SOCK_NONBLOCK | SOCK_CLOEXEC));
+        if (!socket) {
+            const int error = errno;
+            if (error == EAGAIN || error == EWOULDBLOCK) return;
+            if (net::accept_needs_backoff(error_code(error, boost::system::system_category()))) {
+                pause(a, error);
+                return;
             }
+            // Otherwise the connection was lost before it was accepted (ECONNABORTED, a
+            // firewall's EPERM, ...): the next one is unaffected.
+            continue;
         }
-        accept(a);
-    });
+        peer.resize(length);
+        ++stats_.accepted;
+        // Over the limit: refuse with a reset rather than queue without bound.
+        if (limit_.open.fetch_add(1, std::memory_order_relaxed) >=
+            limit_.max.load(std::memory_order_relaxed)) {
+            limit_.open.fetch_sub(1, std::memory_order_relaxed);
+            ++stats_.refused;
+            const linger abort{.l_onoff = 1, .l_linger = 0};
+            ::setsockopt(socket.get(), SOL_SOCKET, SO_LINGER, &abort, sizeof abort);
+            continue;  // closed, with a RST
+        }
+        ++live_;
+        Endpoint dst;
+        if (a.local) {
+            dst = *a.local;
+        } else {
+            // A client gone already is found out by the first read.
+            asio::ip::tcp::endpoint local;
+            socklen_t local_length = static_cast<socklen_t>(local.capacity());
+            if (::getsockname(socket.get(), local.data(), &local_length) == 0)
+                local.resize(local_length);
+            dst = net::to_endpoint(local);
+        }
+        std::make_shared<ClientConnection>(*this, std::move(socket), a.accept_proxy,
+                                           net::to_endpoint(peer), dst)
+            ->start();
+    }
+}
+
+// Out of descriptors or kernel memory: the connection stays queued and the listener readable, so
+// the listener leaves the loop until the back-off has passed (net/accept_backoff.h).
+void Worker::pause(Acceptor& a, int error) {
+    loop_->unwatch(a.fd.get());
+    net::back_off_accept(error_code(error, boost::system::system_category()), io_->get_executor(),
+                         a.name, [this, &a] {
+                             if (a.fd) loop_->watch_listener(a.fd.get(), a);
+                         });
 }
 
 stats::Stats Worker::stats_snapshot() const {
@@ -190,7 +245,7 @@ void Worker::connection_ended(const ConnectionLog& entry) {
 void Worker::connection_closed() {
     --live_;
     limit_.open.fetch_sub(1, std::memory_order_relaxed);
-    if (draining_ && live_ == 0) work_.reset();
+    if (draining_ && live_ == 0) run_out();
 }
 
 void Worker::start() {
@@ -238,10 +293,15 @@ void Worker::drain() {
         draining_ = true;
         tick_->cancel();  // a pending timer would keep the io_context, and the thread, alive
         backend_pool_.clear();
-        error_code ignored;
-        for (auto& a : acceptors_) a->acceptor.close(ignored);
-        if (live_ == 0) work_.reset();
+        for (auto& a : acceptors_) a->fd.close();
+        if (live_ == 0) run_out();
     });
+}
+
+// Drained and no connection left: nothing keeps the io_context running, and the thread ends.
+void Worker::run_out() {
+    work_.reset();
+    loop_->stop_waiting();
 }
 
 void Worker::stop() {

@@ -17,6 +17,7 @@
 #include "proxy/access_log.h"
 #include "proxy/backend_pool.h"
 #include "proxy/buffer_pool.h"
+#include "proxy/event_loop.h"
 #include "proxy/runtime.h"
 #include "stats/stats.h"
 
@@ -52,6 +53,8 @@ class Worker {
 
     // For connections (worker thread only).
     boost::asio::io_context& io() { return *io_; }
+    // The raw sockets' epoll instance: listeners, hello phases, forwarded connections.
+    EventLoop& loop() { return *loop_; }
     // This worker's counters: written by its thread only. Other threads get a copy through
     // the io_context (see Server), or read them after join().
     stats::Stats& stats() { return stats_; }
@@ -69,13 +72,17 @@ class Worker {
   private:
     struct Acceptor;
     void accept(Acceptor& a);
+    void pause(Acceptor& a, int error);
     void connection_closed();
+    void run_out();
     void tick();
     void give_back_heap();
 
     // Destroyed explicitly first in ~Worker, so that connections still pending in it end while
     // the rest of the worker (counters, log) is alive.
     std::unique_ptr<boost::asio::io_context> io_ = std::make_unique<boost::asio::io_context>(1);
+    // Nested in io_; destroyed in ~Worker just before it, with the connections it still holds.
+    std::unique_ptr<EventLoop> loop_ = std::make_unique<EventLoop>(*io_);
     AccessLog& log_;
     std::shared_ptr<const Runtime> runtime_;
     ConnectionLimit& limit_;

@@ -131,7 +131,8 @@ ReloadResult Server::reload(std::string_view why) {
     const auto& listen = next->config.listen;
     if (!std::equal(listen.begin(), listen.end(), started_listen_.begin(), started_listen_.end(),
                     [](const config::Listener& a, const config::Listener& b) {
-                        return a.endpoint == b.endpoint && a.accept_proxy == b.accept_proxy;
+                        return a.endpoint == b.endpoint && a.accept_proxy == b.accept_proxy &&
+                               a.defer_accept == b.defer_accept;
                     }))
         result.needs_restart.push_back("listen");
     if (next->config.admin != started_admin_) result.needs_restart.push_back("admin");

@@ -298,6 +298,48 @@ TEST_F(ServeForward, IncomingProxyHeaderSelectsByItsDestination) {
     EXPECT_EQ(field(line_of("127.0.0.9:7777"), "step"), "ipv4_any");
 }
 
+// listen.defer_accept: false: the listener accepts at the SYN's completion, before the client has
+// sent anything, so the hello phase starts with an empty socket and waits on the event loop (the
+// path a deferred accept rarely takes). A PROXY header and a hello sent a byte at a time still
+// reach the backend exactly; a client that sends nothing is closed by the hello deadline.
+TEST_F(ServeForward, WithoutDeferredAcceptTheHelloIsAwaited) {
+    TestBackend backend;
+    limits_ = "drain_timeout: 1s, hello_timeout: 300ms";
+    start(forward_record("ipport=0.0.0.0:" + p(), backend, ", proxy_protocol: v2"),
+          "[{ address: \"127.0.0.1:" + p() + "\", accept_proxy: true, defer_accept: false }]");
+    const std::string hello = hello_fixture("openssl-sni.bin");
+    const std::string header = proxy_v2_tcp4(0x7f000009, 6666, kLoopback, port_);
+    {
+        TcpClient client("127.0.0.1", port_);
+        const std::string bytes = header + hello + "after";
+        for (std::size_t at = 0; at < bytes.size(); ++at)
+            ASSERT_TRUE(client.send(std::string_view(bytes).substr(at, 1)));
+        client.shutdown_write();
+        bool reset = false;
+        EXPECT_EQ(client.read_all(&reset), "");
+        EXPECT_FALSE(reset);
+    }
+    TcpClient silent("127.0.0.1", port_);
+    const std::string silent_address = local_endpoint(silent.fd()).to_string();
+    EXPECT_EQ(silent.read_all(), "") << "closed by the hello deadline, unanswered";
+
+    auto received = backend.wait_for(1);
+    ASSERT_EQ(received.size(), 1u);
+    EXPECT_EQ(received[0], header + hello + "after");  // the incoming header, forwarded as v2
+    auto log = stop_and_read_log();
+    ASSERT_EQ(log.size(), 2u) << serve_->access_log();
+    for (const auto& line : log) {
+        if (field(line, "client") == silent_address) {
+            EXPECT_EQ(field(line, "result"), "hello_timeout");
+        } else {
+            EXPECT_EQ(field(line, "client"), "127.0.0.9:6666");
+            EXPECT_EQ(field(line, "result"), "closed");
+            // Every byte the client sent, its own PROXY header included.
+            EXPECT_EQ(field(line, "in"), std::to_string(header.size() + hello.size() + 5));
+        }
+    }
+}
+
 // Half-close: the client's EOF reaches the backend while the backend's direction stays open, so
 // an answer written after the backend saw EOF still reaches the client.
 TEST_F(ServeForward, HalfCloseLetsTheBackendAnswerAfterClientEof) {

@@ -479,12 +479,15 @@ TEST_F(ServeRobustness, OutOfFileDescriptorsPausesAcceptsInsteadOfSpinning) {
           {"prlimit", "--nofile=" + std::to_string(kNoFile)});
     // The paths the server takes while out of descriptors run once before: the sanitizer build's
     // UBSan checks a polymorphic type it meets for the first time with pipe(2), which fails
-    // then, and it would report a bad vptr and abort. The server closes this one (EOF here);
-    // /metrics asks the worker after that handler, so its log line is written too.
+    // then, and it would report a bad vptr and abort. A hello's first byte, then EOF: the
+    // connection waits on the worker's event loop for the rest (the idle clients below do too,
+    // once the listener's deferred accept gives up on them), and the server closes it when the
+    // EOF comes; /metrics asks the worker after that handler, so its log line is written too.
     {
-        TcpClient closed_before_sending("127.0.0.1", port_);
-        closed_before_sending.shutdown_write();
-        EXPECT_EQ(closed_before_sending.read_all(), "");
+        TcpClient closed_mid_hello("127.0.0.1", port_);
+        ASSERT_TRUE(closed_mid_hello.send("\x16"));
+        closed_mid_hello.shutdown_write();
+        EXPECT_EQ(closed_mid_hello.read_all(), "");
     }
     metrics();
     {

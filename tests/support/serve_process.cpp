@@ -254,7 +254,8 @@ std::string ServeProcess::access_log() const {
 bool has_sanitizer_report(std::string_view stderr_text) {
     return stderr_text.find("ERROR: AddressSanitizer") != std::string_view::npos ||
            stderr_text.find("ERROR: LeakSanitizer") != std::string_view::npos ||
-           stderr_text.find("runtime error:") != std::string_view::npos;
+           stderr_text.find("runtime error:") != std::string_view::npos ||
+           stderr_text.find("WARNING: ThreadSanitizer") != std::string_view::npos;
 }
 
 std::vector<std::vector<std::pair<std::string, std::string>>> parse_access_log(

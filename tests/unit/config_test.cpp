@@ -281,6 +281,7 @@ TEST(ConfigGood, ListenMapFormAdminAndBackendSettings) {
   - { address: "127.0.0.2:8443", accept_proxy: true }
   - address: "[::1]:8443"
     accept_proxy: false
+    defer_accept: false
 admin: "127.0.0.1:9443"
 backend_sni: legacy.internal
 backend_verify: true
@@ -289,6 +290,9 @@ limits: { max_hello_bytes: 65536, max_connections: 1, drain_timeout: 500ms }
 )");
     ASSERT_EQ(c.listen.size(), 3u);
     EXPECT_FALSE(c.listen[0].accept_proxy);
+    EXPECT_TRUE(c.listen[0].defer_accept);  // the default
+    EXPECT_TRUE(c.listen[1].defer_accept);
+    EXPECT_FALSE(c.listen[2].defer_accept);
     EXPECT_EQ(c.listen[1].endpoint, endpoint("127.0.0.2:8443"));
     EXPECT_TRUE(c.listen[1].accept_proxy);
     EXPECT_EQ(c.listen[2].endpoint, endpoint("[::1]:8443"));
@@ -446,6 +450,8 @@ TEST(ConfigBad, LineAndReason) {
         {"accept_proxy not boolean",
          "listen:\n  - { address: \"127.0.0.1:1\", accept_proxy: yes }\n", 2,
          "listen.accept_proxy: 'yes' is not true or false"},
+        {"defer_accept not boolean", "listen:\n  - { address: \"127.0.0.1:1\", defer_accept: 1 }\n",
+         2, "listen.defer_accept: '1' is not true or false"},
         {"unknown top-level key", minimal("profile: windows-2022\nlimts: {}\n"), 3,
          "unknown key 'limts' (did you mean 'limits'?)"},
         {"unknown key, nothing close", minimal("colour: blue\n"), 2, "unknown key 'colour'"},

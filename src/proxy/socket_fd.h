@@ -1,0 +1,36 @@
+#pragma once
+// A socket descriptor owned by one object at a time: closed when its owner goes, unless it was
+// released to another (an Asio socket, for a TLS session).
+#include <unistd.h>
+
+#include <utility>
+
+namespace snibind::proxy {
+
+class SocketFd {
+  public:
+    SocketFd() = default;
+    explicit SocketFd(int fd) : fd_(fd) {}
+    SocketFd(SocketFd&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
+    SocketFd& operator=(SocketFd&& other) noexcept {
+        if (this != &other) {
+            close();
+            fd_ = std::exchange(other.fd_, -1);
+        }
+        return *this;
+    }
+    ~SocketFd() { close(); }
+
+    int get() const { return fd_; }
+    explicit operator bool() const { return fd_ >= 0; }
+    int release() { return std::exchange(fd_, -1); }
+    // Closing also ends the descriptor's epoll registration.
+    void close() {
+        if (fd_ >= 0) ::close(std::exchange(fd_, -1));
+    }
+
+  private:
+    int fd_ = -1;
+};
+
+}  // namespace snibind::proxy

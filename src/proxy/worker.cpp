@@ -275,7 +275,12 @@ void Worker::give_back_heap() {
         return;
     }
     if (heap_given_back_) return;
+#if !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__)
+    // Under ASan or TSan the sanitizer's allocator serves every malloc and glibc's arenas were
+    // never set up: two workers trimming them at once for the first time crashed in glibc
+    // (mtrim, a null arena), so there is nothing to give back and nothing is called.
     malloc_trim(0);
+#endif
     heap_given_back_ = true;
 }
 

@@ -81,11 +81,7 @@ void ClientConnection::start() {
     if (n < 0) {
         const int error = errno;
         first_.release();
-        if (error == EAGAIN || error == EWOULDBLOCK)
-            wait();
-        else
-            drop(ConnectionResult::client_error,
-                 std::error_code(error, std::system_category()).message(), false);
+        on_read_error(error);
         return;
     }
     if (n == 0) {
@@ -124,12 +120,7 @@ void ClientConnection::read() {
         if (n < 0) {
             const int error = errno;
             if (error == EINTR) continue;
-            if (error == EAGAIN || error == EWOULDBLOCK) {
-                wait();
-            } else {
-                drop(ConnectionResult::client_error,
-                     std::error_code(error, std::system_category()).message(), false);
-            }
+            on_read_error(error);
             return;
         }
         if (n == 0) {
@@ -145,6 +136,14 @@ void ClientConnection::read() {
             return;
         }
     }
+}
+
+// A read that found nothing for now waits for the next edge; any other error ends the connection.
+void ClientConnection::on_read_error(int error) {
+    if (would_block(error))
+        wait();
+    else
+        drop(ConnectionResult::client_error, error_text(error), false);
 }
 
 // The hello is not whole yet: wait for the rest, at most until the hello deadline. The deadline

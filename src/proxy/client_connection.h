@@ -37,6 +37,7 @@ class ClientConnection final : public EventHandler,
 
   private:
     void read();
+    void on_read_error(int error);
     void wait();
     bool on_bytes();                                 // false: the hello phase is over
     std::span<const std::uint8_t> received() const;  // everything read so far

@@ -13,18 +13,6 @@
 
 namespace snibind::proxy {
 
-namespace {
-
-std::string error_text(int error) {
-    return std::error_code(error, std::system_category()).message();
-}
-
-bool would_block(int error) {
-    return error == EAGAIN || error == EWOULDBLOCK;
-}
-
-}  // namespace
-
 ForwardSession::ForwardSession(Worker& worker, SocketFd client, bool client_registered,
                                std::span<const std::uint8_t> client_bytes, ConnectionTrace trace,
                                std::shared_ptr<const Runtime> runtime,

@@ -3,6 +3,9 @@
 // released to another (an Asio socket, for a TLS session).
 #include <unistd.h>
 
+#include <cerrno>
+#include <string>
+#include <system_error>
 #include <utility>
 
 namespace snibind::proxy {
@@ -32,5 +35,15 @@ class SocketFd {
   private:
     int fd_ = -1;
 };
+
+// A non-blocking socket's "nothing now, epoll will say when": not an error.
+inline bool would_block(int error) {
+    return error == EAGAIN || error == EWOULDBLOCK;
+}
+
+// errno as the access log's `why` says it.
+inline std::string error_text(int error) {
+    return std::error_code(error, std::system_category()).message();
+}
 
 }  // namespace snibind::proxy

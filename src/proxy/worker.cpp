@@ -181,7 +181,7 @@ void Worker::accept(Acceptor& a) {
         SocketFd socket(::accept4(a.fd.get(), peer.data(), &length, SOCK_NONBLOCK | SOCK_CLOEXEC));
         if (!socket) {
             const int error = errno;
-            if (error == EAGAIN || error == EWOULDBLOCK) return;
+            if (would_block(error)) return;
             if (net::accept_needs_backoff(error_code(error, boost::system::system_category()))) {
                 pause(a, error);
                 return;

@@ -132,7 +132,7 @@ async function loadStats() {
   }
   fill($("steps"), ["Step", "Decisions"], Object.entries(s.decisions_by_step).map(([k, v]) => (row) => { cell(row, k); cell(row, v); }));
   fill($("results"), ["Result", "Connections"], Object.entries(s.results).map(([k, v]) => (row) => { cell(row, k); cell(row, v); }));
-  fill($("hits"), ["Record", "Hits"], Object.entries(s.record_hits).map(([k, v]) => (row) => { cell(row, k); cell(row, v); }));
+  fill($("hits"), ["Record", "Hits"], Object.entries(s.record_hits).concat(s.record_hits_other ? [["(other records)", s.record_hits_other]] : []).map(([k, v]) => (row) => { cell(row, k); cell(row, v); }));
 }
 $("explain-form").addEventListener("submit", async (e) => {
   e.preventDefault();

@@ -95,6 +95,10 @@ std::string prometheus_text(const stats::Stats& s) {
     for (const auto& [record, n] : s.record_hits)
         out +=
             fmt::format("snibind_record_hits_total{{record=\"{}\"}} {}\n", label_value(record), n);
+    header(out, "snibind_record_hits_other_total", "counter",
+           fmt::format("Connections of records a worker did not count by name (past its first {}).",
+                       stats::Stats::kMaxRecordHitKeys));
+    out += fmt::format("snibind_record_hits_other_total {}\n", s.record_hits_other);
     header(out, "snibind_handshakes_total", "counter", "TLS handshakes completed (terminate).");
     out += fmt::format("snibind_handshakes_total {}\n", s.handshakes);
     header(out, "snibind_backend_connections_total", "counter",
@@ -140,6 +144,7 @@ nlohmann::json stats_json(const stats::Stats& s) {
             s.decisions_by_outcome[static_cast<std::size_t>(o)];
     j["record_hits"] = nlohmann::json::object();
     for (const auto& [record, n] : s.record_hits) j["record_hits"][record] = n;
+    j["record_hits_other"] = s.record_hits_other;
     j["hello_bytes"] = histogram_json(s.hello_bytes);
     j["hello_reads"] = histogram_json(s.hello_reads);
     j["handshake_seconds"] = histogram_json(s.handshake_seconds);

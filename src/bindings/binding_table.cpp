@@ -13,6 +13,8 @@
 #include <new>
 #include <string_view>
 
+#include "bindings/huge_pages.h"
+
 // RCU is invisible to ThreadSanitizer (liburcu is not instrumented), so tell it what the grace
 // period guarantees: everything a reader did before leaving its critical section happens before
 // the writer frees what that reader could see.
@@ -316,7 +318,7 @@ class BindingTable::IndexArena {
             (reinterpret_cast<std::uintptr_t>(start) + kSlabBytes - 1) & ~(kSlabBytes - 1));
         if (aligned != start) munmap(start, static_cast<std::size_t>(aligned - start));
         munmap(aligned + bytes, padded - bytes - static_cast<std::size_t>(aligned - start));
-        madvise(aligned, bytes, MADV_HUGEPAGE);  // a hint: without THP the index still works
+        advise_huge_pages(aligned, bytes);
         return aligned;
     }
     static void unmap(char* block, std::size_t bytes) {

@@ -124,6 +124,10 @@ std::optional<RecordKey> RecordKey::parse(Family family, std::string_view value,
 }
 
 std::string_view RecordKey::netsh_label() const {
+    return snibind::netsh_label(family);
+}
+
+std::string_view netsh_label(Family family) {
     switch (family) {
         case Family::ip:
             return "IP:port";

@@ -63,6 +63,8 @@ struct RecordKey {
 
 // The netsh parameter for a family: "ipport", "hostnameport", "ccs", "scopedccs".
 std::string_view netsh_parameter(Family f);
+// netsh's label for a family's key line: "IP:port", "Hostname:port", ...
+std::string_view netsh_label(Family f);
 
 // SHA-1 thumbprint of the DER certificate, as Windows computes and prints it.
 struct Thumbprint {

@@ -1,6 +1,7 @@
 #include "bindings/selection.h"
 
 #include <algorithm>
+#include <charconv>
 
 namespace snibind {
 
@@ -121,6 +122,50 @@ RecordKey Decision::key(Step s) const {
             return RecordKey::ip(IpAddress::v4_any(), port);
     }
     return {};
+}
+
+void RecordName::append(std::string_view s) {
+    const std::size_t n = std::min(s.size(), text_.size() - size_);
+    std::copy_n(s.data(), n, text_.data() + size_);
+    size_ += n;
+}
+
+RecordName Decision::record_name(Step s) const {
+    RecordName name;
+    auto append_port = [&] {
+        std::array<char, 8> digits;
+        const auto end = std::to_chars(digits.data(), digits.data() + digits.size(), port).ptr;
+        name.append({digits.data(), static_cast<std::size_t>(end - digits.data())});
+    };
+    switch (s) {
+        case Step::sni_exact:
+        case Step::sni_wildcard:
+        case Step::scoped_ccs:
+            name.append(netsh_label(s == Step::scoped_ccs ? Family::scoped_ccs : Family::host));
+            name.append(" ");
+            if (s == Step::sni_wildcard) {
+                name.append("*.");
+                name.append(parent_of(host()));
+            } else {
+                name.append(host());
+            }
+            name.append(":");
+            append_port();
+            return name;
+        case Step::ccs:
+            name.append(netsh_label(Family::ccs));
+            name.append(" ");
+            append_port();
+            return name;
+        case Step::ip_exact:
+        case Step::ipv6_any:
+        case Step::ipv4_any:
+            name.append(netsh_label(Family::ip));
+            name.append(" ");
+            name.append(key(s).netsh_value());  // an IP key holds no host to copy
+            return name;
+    }
+    return name;
 }
 
 CcsFileName::CcsFileName(std::string_view host, bool wildcard) {

@@ -138,6 +138,22 @@ struct Connection {
     bool sni_sent = false;
 };
 
+// A decided record's name as RecordKey::display() writes it ("Hostname:port *.contoso.com:443"),
+// in a buffer of its own: the proxy names the record of every connection (stats, access log),
+// and building a RecordKey and its strings for that took five allocations a connection.
+class RecordName {
+  public:
+    std::string_view view() const { return {text_.data(), size_}; }
+
+  private:
+    friend class Decision;
+    void append(std::string_view s);
+    // The longest: "Central Certificate Store" or "Hostname:port", a space, "*." and a host of
+    // 253 bytes, ":65535".
+    std::array<char, 320> text_;
+    std::size_t size_ = 0;
+};
+
 class Decision {
   public:
     Outcome outcome = Outcome::no_match;
@@ -159,6 +175,8 @@ class Decision {
 
     // The record key a step looks up, for example "Hostname:port *.contoso.com:443".
     RecordKey key(Step s) const;
+    // key(s).display(), without building the key.
+    RecordName record_name(Step s) const;
     // The CCS file served, "www.contoso.com.pfx" or "_.contoso.com.pfx"; empty otherwise.
     std::string ccs_file() const;
     // A sentence for one trace step, for people ("no record for this key", ...).

@@ -6,6 +6,7 @@
 #include <string>
 
 #include "bindings/binding_table.h"
+#include "bindings/huge_pages.h"
 #include "netsh/netsh_fields.h"
 #include "text/ascii.h"
 #include "text/quote.h"
@@ -162,6 +163,8 @@ class Importer {
         // of a growing vector. Capacity it does not use is never touched and costs no memory.
         result_.records.reserve(size_hint / 200);
         result_.key_lines.reserve(size_hint / 200);
+        // The records are the table's slab for as long as they are served (BindingTable::Slab).
+        advise_huge_pages(result_.records.data(), result_.records.capacity() * sizeof(Record));
     }
 
     bool feed(std::string_view piece) {

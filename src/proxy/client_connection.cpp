@@ -240,7 +240,9 @@ void ClientConnection::dispatch() {
     if (decision.step) {
         ++worker_.stats().decisions_by_step[static_cast<std::size_t>(*decision.step)];
         trace_.log.step = to_string(*decision.step);
-        trace_.log.record = decision.key(*decision.step).display();
+        const RecordName record = decision.record_name(*decision.step);
+        worker_.stats().count_record_hit(record.view());
+        trace_.log.record = record.view();
     }
 
     switch (decision.outcome) {

@@ -237,7 +237,6 @@ stats::Stats Worker::stats_snapshot() const {
 
 void Worker::connection_ended(const ConnectionLog& entry) {
     stats_.count_end(entry.result, entry.action);
-    if (!entry.record.empty()) ++stats_.record_hits[entry.record];
     log_.write(entry);
     connection_closed();
 }

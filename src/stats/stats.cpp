@@ -25,6 +25,7 @@ void Stats::merge(const Stats& o) {
     for (std::size_t i = 0; i < results.size(); ++i) results[i] += o.results[i];
     for (std::size_t i = 0; i < actions.size(); ++i) actions[i] += o.actions[i];
     for (const auto& [k, v] : o.record_hits) record_hits[k] += v;
+    record_hits_other += o.record_hits_other;
     hello_bytes.merge(o.hello_bytes);
     hello_reads.merge(o.hello_reads);
     handshake_seconds.merge(o.handshake_seconds);

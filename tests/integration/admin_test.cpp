@@ -93,6 +93,9 @@ TEST_F(Admin, RecordsExplainStatsAndMetrics) {
     EXPECT_EQ(stats["decisions_by_step"]["sni_exact"], 1);
     EXPECT_EQ(stats["handshakes"], 1);
     EXPECT_EQ(stats["hello_bytes"]["count"], 1);
+    const std::string record = "Hostname:port site.test:" + std::to_string(port_);
+    EXPECT_EQ(stats["record_hits"][record], 1) << sbody;
+    EXPECT_EQ(stats["record_hits_other"], 0);
 
     auto [mstatus, metrics] = http("/metrics");
     ASSERT_EQ(mstatus, 200);
@@ -101,6 +104,8 @@ TEST_F(Admin, RecordsExplainStatsAndMetrics) {
               std::string::npos)
         << metrics;
     EXPECT_NE(metrics.find("snibind_decisions_total{step=\"sni_exact\"} 1\n"), std::string::npos);
+    EXPECT_NE(metrics.find("snibind_record_hits_total{record=\"" + record + "\"} 1\n"),
+              std::string::npos);
     EXPECT_NE(metrics.find("snibind_handshake_seconds_count 1\n"), std::string::npos);
     EXPECT_NE(metrics.find("snibind_hello_bytes_bucket{le=\"+Inf\"} 1\n"), std::string::npos);
     EXPECT_EQ(http("/nothing").first, 404);

@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "admin/admin_api.h"
+#include "admin/metrics.h"
 #include "check/check.h"
 #include "config/config.h"
 #include "load/load_report.h"
@@ -300,6 +301,31 @@ TEST(JsonText, CheckJsonWithASiteNameThatIsNotUtf8) {
     EXPECT_EQ(r.status, 1) << r.err;  // a finding (no record), not an abort
     json j = json::parse(r.out);
     EXPECT_EQ(j["hosts"][0]["site"], "s\xef\xbf\xbd");
+}
+
+// A worker names at most kMaxRecordHitKeys records; the connections of the rest are counted,
+// not lost, under one series of their own.
+TEST(RecordHits, PastTheCapCountedAsOther) {
+    stats::Stats s;
+    for (std::size_t i = 0; i < stats::Stats::kMaxRecordHitKeys; ++i)
+        s.count_record_hit("Hostname:port n" + std::to_string(i) + ".test:443");
+    s.count_record_hit("Hostname:port n0.test:443");
+    s.count_record_hit("Hostname:port late.test:443");
+    s.count_record_hit("Hostname:port late.test:443");
+    EXPECT_EQ(s.record_hits.size(), stats::Stats::kMaxRecordHitKeys);
+    EXPECT_EQ(s.record_hits["Hostname:port n0.test:443"], 2u);
+    EXPECT_FALSE(s.record_hits.contains("Hostname:port late.test:443"));
+    EXPECT_EQ(s.record_hits_other, 2u);
+
+    stats::Stats merged;
+    merged.merge(s);
+    merged.merge(s);
+    EXPECT_EQ(merged.record_hits_other, 4u);
+    const std::string text = prometheus_text(merged);
+    EXPECT_NE(text.find("snibind_record_hits_total{record=\"Hostname:port n0.test:443\"} 4\n"),
+              std::string::npos);
+    EXPECT_NE(text.find("snibind_record_hits_other_total 4\n"), std::string::npos);
+    EXPECT_EQ(stats_json(merged)["record_hits_other"], 4);
 }
 
 }  // namespace

@@ -50,7 +50,10 @@ struct Lab {
 };
 
 std::string chosen(const Decision& d) {
-    return d.step ? d.key(*d.step).display() : "none";
+    if (!d.step) return "none";
+    const std::string display = d.key(*d.step).display();
+    EXPECT_EQ(d.record_name(*d.step).view(), display);  // the proxy's name for it, unallocated
+    return display;
 }
 
 // The seed lab of the issue: two sites on one IP:port, a default record, an SNI record, a
@@ -92,6 +95,10 @@ TEST(L1_SniFirst, TraceListsEveryStepTriedInOrder) {
         {Step::ipv4_any, StepResult::hit}};
     EXPECT_EQ(got, want);
     EXPECT_EQ(d.key(Step::sni_wildcard).display(), "Hostname:port *.example.org:443");
+    // Every family's name, as the proxy writes it for its stats and access log.
+    for (const auto& [step, result] : want)
+        EXPECT_EQ(d.record_name(step).view(), d.key(step).display());
+    EXPECT_EQ(d.record_name(Step::ccs).view(), "Central Certificate Store 443");
     EXPECT_EQ(d.describe(d.trace[5]), "the destination is IPv4; [::] covers IPv6 only (S3)");
 }
 

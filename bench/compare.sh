@@ -2,12 +2,19 @@
 # snibind side by side with HAProxy, nginx and sniproxy (issue 4), on this machine, in one run.
 #
 #   bench/compare.sh [--rounds N] [--duration 10s] [--warmup 2s] [--scenarios 1,2,3,4,5]
-#                    [--idle N] [--syscall-connections N] [--tls openssl|boringssl] [--out DIR]
+#                    [--idle N] [--syscall-connections N] [--tls openssl|boringssl]
+#                    [--threads N] [--out DIR]
 #
 # --tls picks the TLS stack of the snibind server measured (README "Choosing the TLS stack"):
 # openssl (the default, build/release) or boringssl (build/boringssl). The peers always use the
 # system's OpenSSL 3, and the load generator is always the OpenSSL build, so that only the
 # server differs between two runs.
+#
+# --threads N (default 1) runs each server that can on N threads or processes (snibind
+# --threads, HAProxy nbthread, nginx worker_processes) on cores 0..N-1; sniproxy and the floor
+# program have one thread and are left out of scenario 1 then. On this 2-core machine --threads 2
+# shares core 1 with the load and the backend: the figures say how the servers scale against
+# each other, not what two free cores would give (that is the 16-core device run).
 #
 # Installs the peers from Debian (scripts/deps.sh bench; their services are not started), builds
 # snibind and the bench backend, writes equivalent configurations for every server (same
@@ -35,7 +42,7 @@ cd "$(dirname "$0")/.."
 repo=$(pwd)
 
 rounds=3 duration=10s warmup=2s scenarios=1,2,3,4,5,6 idle=10000 out=/tmp/snibind-compare
-syscall_connections=2000 tls=openssl
+syscall_connections=2000 tls=openssl threads=1
 while [ $# -gt 0 ]; do
   case "$1" in
     --rounds) rounds=$2; shift 2 ;;
@@ -46,11 +53,15 @@ while [ $# -gt 0 ]; do
     --syscall-connections) syscall_connections=$2; shift 2 ;;
     --out) out=$2; shift 2 ;;
     --tls) tls=$2; shift 2 ;;
+    --threads) threads=$2; shift 2 ;;
     -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
     *) echo "compare.sh: unknown option '$1' (see --help)" >&2; exit 2 ;;
   esac
 done
 want() { [[ ",$scenarios," == *",$1,"* ]]; }
+case "$threads" in ''|*[!0-9]*|0) echo "compare.sh: --threads wants a positive number" >&2; exit 2 ;; esac
+server_cpus=0-$((threads - 1))
+[ "$threads" = 1 ] && server_cpus=0
 
 scripts/deps.sh bench
 scripts/build.sh release snibind bench_backend floor_forwarder >/dev/null
@@ -96,11 +107,11 @@ server=""
 start_server() {  # PEER CONFIG
   local peer=$1 cfg=$2 log="$out/log/$1.log"
   case "$peer" in
-    snibind) taskset -c 0 "$server_bin" serve "$cfg" --threads 1 >>"$log" 2>&1 & ;;
-    haproxy) taskset -c 0 haproxy -db -f "$cfg" >>"$log" 2>&1 & ;;
-    nginx) taskset -c 0 nginx -c "$cfg" -e "$out/log/nginx-error.log" >>"$log" 2>&1 & ;;
-    sniproxy) taskset -c 0 sniproxy -f -c "$cfg" >>"$log" 2>&1 & ;;
-    floor) taskset -c 0 "$floor_bin" "127.0.0.1:$port" "$(cat "$cfg")" >>"$log" 2>&1 & ;;
+    snibind) taskset -c "$server_cpus" "$server_bin" serve "$cfg" --threads "$threads" >>"$log" 2>&1 & ;;
+    haproxy) taskset -c "$server_cpus" haproxy -db -f "$cfg" >>"$log" 2>&1 & ;;
+    nginx) taskset -c "$server_cpus" nginx -c "$cfg" -e "$out/log/nginx-error.log" >>"$log" 2>&1 & ;;
+    sniproxy) taskset -c "$server_cpus" sniproxy -f -c "$cfg" >>"$log" 2>&1 & ;;
+    floor) taskset -c "$server_cpus" "$floor_bin" "127.0.0.1:$port" "$(cat "$cfg")" >>"$log" 2>&1 & ;;
   esac
   server=$!
   pids+=("$server")
@@ -201,7 +212,7 @@ snibind_terminate() {  # FILE KIND
 haproxy_global() {
   cat <<EOF
 global
-  nbthread 1
+  nbthread $threads
   maxconn $maxconn
   tune.ssl.default-dh-param 2048
 defaults
@@ -245,8 +256,8 @@ nginx_head() {
   cat <<EOF
 load_module /usr/lib/nginx/modules/ngx_stream_module.so;
 daemon off;
-master_process off;
-worker_processes 1;
+master_process $([ "$threads" = 1 ] && echo off || echo on);
+worker_processes $threads;
 worker_rlimit_nofile $fd_limit;
 pid $out/nginx.pid;
 error_log $out/log/nginx-error.log;
@@ -344,7 +355,9 @@ idle_memory() {  # ID COUNT CONFIG-SUFFIX "PEERS" LOAD-ARGS...
 
 
 if want 1; then
-  scenario 1 forward "snibind haproxy nginx sniproxy floor" --mode hello -c 32 "${name_args[@]}" "${timing[@]}"
+  forwarders="snibind haproxy nginx sniproxy floor"
+  [ "$threads" = 1 ] || forwarders="snibind haproxy nginx"  # sniproxy and the floor: 1 thread
+  scenario 1 forward "$forwarders" --mode hello -c 32 "${name_args[@]}" "${timing[@]}"
   idle_memory 1 "$idle" idle "snibind haproxy nginx sniproxy floor" --mode hello "${name_args[@]}"
 fi
 if want 2; then

@@ -15,7 +15,7 @@
 #                            BoringSSL for bench/tls_bakeoff.cpp and `compare.sh --tls boringssl`
 #   scripts/deps.sh --list JOB   prints JOB's packages, one a line, and installs nothing
 set -euo pipefail
-build=(cmake ninja-build g++ pkg-config libboost1.81-dev libssl-dev openssl node-llhttp liburcu-dev
+build=(cmake ninja-build g++ pkg-config libboost1.81-dev libssl-dev openssl node-llhttp liburcu-dev liburing-dev
        libabsl-dev libcli11-dev libfmt-dev nlohmann-json3-dev libyaml-cpp-dev libspdlog-dev
        libidn2-dev libxml2-dev libgtest-dev libgmock-dev libbenchmark-dev)
 lab=(curl)

@@ -4,8 +4,12 @@
 
 #include <array>
 #include <cerrno>
+#include <cstdlib>
+#include <string_view>
 
 #include <boost/asio/post.hpp>
+
+#include "proxy/socket_fd.h"
 
 namespace snibind::proxy {
 
@@ -35,6 +39,18 @@ int create_epoll() {
 
 EventLoop::EventLoop(boost::asio::io_context& io)
     : epoll_fd_(create_epoll()), descriptor_(io, epoll_fd_) {
+    const char* setting = std::getenv("SNIBIND_IO_URING");
+    if (setting && std::string_view(setting) == "0") {
+        batching_ = "off (SNIBIND_IO_URING=0)";
+    } else if (const int error = io_uring_queue_init(kRingEntries, &ring_, 0); error < 0) {
+        batching_ = "off (io_uring_queue_init: " + error_text(-error) + ")";
+    } else if (!(ring_.features & IORING_FEAT_CQE_SKIP)) {
+        io_uring_queue_exit(&ring_);
+        batching_ = "off (the kernel cannot skip completions: 5.17 or later needed)";
+    } else {
+        ring_ready_ = true;
+        batching_ = "io_uring";
+    }
     wait();
 }
 
@@ -42,6 +58,7 @@ EventLoop::~EventLoop() {
     // The connections first: their descriptors leave this epoll instance as they close.
     adopted_.clear();
     released_.clear();
+    if (ring_ready_) io_uring_queue_exit(&ring_);
 }
 
 std::error_code EventLoop::watch(int fd, EventHandler& handler) {
@@ -58,6 +75,58 @@ std::error_code EventLoop::rewatch(int fd, EventHandler& handler) {
 
 void EventLoop::unwatch(int fd) {
     ::epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, fd, nullptr);
+}
+
+io_uring_sqe* EventLoop::queue() {
+    if (!ring_ready_ || !dispatching_ || queued_ == kRingEntries) return nullptr;
+    io_uring_sqe* sqe = io_uring_get_sqe(&ring_);
+    if (sqe) ++queued_;
+    return sqe;
+}
+
+void EventLoop::watch_in_batch(int fd, EventHandler& handler) {
+    io_uring_sqe* sqe = queue();
+    if (!sqe) {
+        if (const auto ec = watch(fd, handler)) handler.on_watch_failed(ec.value());
+        return;
+    }
+    epoll_event& event = queued_events_[queued_watches_++];
+    event.events = kConnectionEvents;
+    event.data.ptr = &handler;
+    io_uring_prep_epoll_ctl(sqe, epoll_fd_, fd, EPOLL_CTL_ADD, &event);
+    io_uring_sqe_set_data(sqe, &handler);
+}
+
+void EventLoop::close_in_batch(int fd) {
+    io_uring_sqe* sqe = queue();
+    if (!sqe) {
+        ::close(fd);
+        return;
+    }
+    io_uring_prep_close(sqe, fd);
+    // Nothing to learn from a close: no completion, unless it fails, and then it is dropped.
+    sqe->flags |= IOSQE_CQE_SKIP_SUCCESS;
+    io_uring_sqe_set_data(sqe, nullptr);
+}
+
+// One io_uring_enter for the batch's queued calls. It waits for every registration's completion
+// (the kernel makes them during the call, so this costs no wait): a failure then reaches its
+// handler while the batch's handlers are all alive, never later.
+// A handler told of a failure may queue its closes: they go in a submission of their own.
+void EventLoop::submit_batch() {
+    while (queued_ > 0) {
+        const unsigned watches = queued_watches_;
+        int submitted = io_uring_submit_and_wait(&ring_, watches);
+        while (submitted == -EINTR) submitted = io_uring_submit_and_wait(&ring_, watches);
+        queued_ = queued_watches_ = 0;
+        io_uring_cqe* cqe = nullptr;
+        while (io_uring_peek_cqe(&ring_, &cqe) == 0) {
+            auto* handler = static_cast<EventHandler*>(io_uring_cqe_get_data(cqe));
+            const int result = cqe->res;
+            io_uring_cqe_seen(&ring_, cqe);
+            if (handler && result < 0) handler->on_watch_failed(-result);
+        }
+    }
 }
 
 EventLoop::Adopted EventLoop::adopt(std::shared_ptr<void> object) {
@@ -97,6 +166,7 @@ void EventLoop::dispatch() {
     dispatching_ = true;
     for (int i = 0; i < n; ++i)
         static_cast<EventHandler*>(events[i].data.ptr)->on_events(events[i].events);
+    submit_batch();
     dispatching_ = false;
     released_.clear();
 }

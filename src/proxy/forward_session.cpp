@@ -67,14 +67,14 @@ void ForwardSession::start() {
         replay_.assign(upstream_.pending, upstream_.pending + upstream_.pending_size);
         upstream_.pending = replay_.data();
     }
-    std::error_code ec = client_registered_ ? worker_.loop().rewatch(client_.fd.get(), client_)
-                                            : worker_.loop().watch(client_.fd.get(), client_);
-    if (!ec) ec = worker_.loop().watch(backend_.fd.get(), backend_);
-    if (ec) {
-        finish(ConnectionResult::client_error, fmt::format("epoll: {}", ec.message()));
-        return;
+    // A registration that fails ends the session through Side::on_watch_failed.
+    if (!client_registered_) {
+        worker_.loop().watch_in_batch(client_.fd.get(), client_);
+    } else if (auto ec = worker_.loop().rewatch(client_.fd.get(), client_)) {
+        client_.on_watch_failed(ec.value());
     }
-    if (connected_) return;
+    if (!finished_) worker_.loop().watch_in_batch(backend_.fd.get(), backend_);
+    if (finished_ || connected_) return;
     // Connecting shares the hello deadline: a dead backend must not hold the client forever.
     timer_.expires_after(runtime_->config().limits.connect_timeout);
     timer_.async_wait([self = shared_from_this()](const boost::system::error_code& ec) {
@@ -132,6 +132,10 @@ void ForwardSession::Side::on_events(std::uint32_t events) {
     // A FIN, not a reset (which sets EPOLLERR too): the bytes before it are all that will come.
     if ((events & EPOLLRDHUP) && !(events & EPOLLERR)) peer_closed = true;
     session.pump();
+}
+
+void ForwardSession::Side::on_watch_failed(int error) {
+    session.finish(ConnectionResult::client_error, fmt::format("epoll: {}", error_text(error)));
 }
 
 void ForwardSession::pump() {
@@ -250,8 +254,8 @@ void ForwardSession::finish(ConnectionResult result, std::string why) {
     finished_ = true;
     trace_.end(result, std::move(why));
     timer_.cancel();
-    client_.fd.close();
-    backend_.fd.close();
+    if (client_.fd) worker_.loop().close_in_batch(client_.fd.release());
+    if (backend_.fd) worker_.loop().close_in_batch(backend_.fd.release());
     upstream_.buffer.release();
     downstream_.buffer.release();
     // Last: the loop may let this session go once the current batch of events is done.

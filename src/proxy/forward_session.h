@@ -44,6 +44,7 @@ class ForwardSession : public std::enable_shared_from_this<ForwardSession> {
     struct Side final : EventHandler {
         Side(ForwardSession& session, SocketFd fd) : session(session), fd(std::move(fd)) {}
         void on_events(std::uint32_t events) override;
+        void on_watch_failed(int error) override;
         ForwardSession& session;
         SocketFd fd;
         bool readable = false;     // epoll said so and no read has found it empty since

@@ -93,6 +93,10 @@ int Server::start() {
     watch_files();
     start_console();
 
+    // Every worker's loop made the same choice: the first one says it.
+    if (!workers_.empty())
+        log_->info("forward path: calls batched per event batch: {}",
+                   workers_.front()->loop().batching());
     // "serving" is the readiness line (tests and scripts wait for it): it comes once every
     // listener, the admin console's included, accepts.
     std::vector<std::string> addresses;

@@ -312,11 +312,10 @@ void ClientConnection::dispatch() {
 
 void ClientConnection::drop(ConnectionResult result, std::string why, bool reset) {
     trace_.end(result, std::move(why));
-    if (reset) {
-        const linger abort{.l_onoff = 1, .l_linger = 0};  // close() sends a RST
-        ::setsockopt(socket_.get(), SOL_SOCKET, SO_LINGER, &abort, sizeof abort);
-    }
-    socket_.close();
+    if (reset)
+        socket_.close_with_reset();
+    else
+        socket_.close();
     end_phase();
 }
 

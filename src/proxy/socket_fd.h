@@ -1,6 +1,7 @@
 #pragma once
 // A socket descriptor owned by one object at a time: closed when its owner goes, unless it was
 // released to another (an Asio socket, for a TLS session).
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -30,6 +31,12 @@ class SocketFd {
     // Closing also ends the descriptor's epoll registration.
     void close() {
         if (fd_ >= 0) ::close(std::exchange(fd_, -1));
+    }
+    // Closes with a TCP reset instead of a FIN (SO_LINGER 0): a refused or rejected connection.
+    void close_with_reset() {
+        const linger abort{.l_onoff = 1, .l_linger = 0};
+        if (fd_ >= 0) ::setsockopt(fd_, SOL_SOCKET, SO_LINGER, &abort, sizeof abort);
+        close();
     }
 
   private:

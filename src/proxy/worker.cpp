@@ -197,9 +197,8 @@ void Worker::accept(Acceptor& a) {
             limit_.max.load(std::memory_order_relaxed)) {
             limit_.open.fetch_sub(1, std::memory_order_relaxed);
             ++stats_.refused;
-            const linger abort{.l_onoff = 1, .l_linger = 0};
-            ::setsockopt(socket.get(), SOL_SOCKET, SO_LINGER, &abort, sizeof abort);
-            continue;  // closed, with a RST
+            socket.close_with_reset();
+            continue;
         }
         ++live_;
         Endpoint dst;

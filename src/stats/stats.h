@@ -66,6 +66,8 @@ struct Stats {
     // name is more than a Prometheus server keeps, and a map of a million strings per worker,
     // probed at random for every connection, cost the forward path 10 % (bench/README.md).
     static constexpr std::size_t kMaxRecordHitKeys = 10000;
+    // Looked up by std::string_view without a copy. Not absl::flat_hash_map: Debian's Abseil is
+    // built with its own absl::string_view, so its transparent string hash takes no std one.
     struct StringHash {
         using is_transparent = void;
         std::size_t operator()(std::string_view s) const {
